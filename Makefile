@@ -5,7 +5,7 @@ GO ?= go
 TEST_FLAGS ?= -race -count=1 -timeout 15m
 PKGS := ./...
 
-.PHONY: test lint fmt vet bench tidy
+.PHONY: test lint fmt vet bench tidy dynamodb-local
 
 test:
 	$(GO) test $(TEST_FLAGS) $(PKGS)
@@ -27,3 +27,7 @@ bench:
 
 tidy:
 	$(GO) mod tidy
+
+# Fetch DynamoDB Local (from the npm package amplify-dynamodb-simulator) into .cache/.
+dynamodb-local:
+	infra/dynamodb-local.sh fetch

@@ -1,0 +1,5 @@
+package dynamolocal
+
+import "testing"
+
+func TestMain(m *testing.M) { RunTests(m) }
