@@ -1,0 +1,439 @@
+// Package localsfn starts and stops the local Step Functions service
+// (infra/local-sfn: the aws-local-stepfunctions engine behind the Step
+// Functions API subset Sluice uses) and builds the production sfn client
+// pointed at it.
+//
+// The service runs the real statemachine/*.asl.json definitions; their Lambda
+// Tasks call a local Lambda Invoke endpoint (internal/lambdalocal). Typical use
+// in a test:
+//
+//	root, _ := localsfn.FindModuleRoot("")
+//	_ = localsfn.EnsureInstalled(ctx, root)
+//	lam := lambdalocal.NewServer()
+//	lam.Register("step", lambdalocal.Typed(step.Handle))
+//	lamURL, stopLam, _ := lam.Start("127.0.0.1:0")
+//	svc, _ := localsfn.Start(ctx, localsfn.Config{
+//		ModuleRoot:     root,
+//		LambdaEndpoint: lamURL,
+//		StateMachines:  []localsfn.StateMachine{{Name: "suspend", DefinitionFile: "statemachine/suspend.asl.json", Substitutions: map[string]string{"StepFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:step"}}},
+//		Overrides:      localsfn.Overrides{WaitTimeOverrides: map[string]int{"*": 0}, RetryIntervalOverrides: map[string]int{"*": 0}},
+//	})
+//	defer svc.Stop()
+//	client, _ := localsfn.NewClient(ctx, svc.Endpoint)
+package localsfn
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+)
+
+// Defaults of the local stack.
+const (
+	DefaultRegion  = "us-east-1"
+	DefaultAccount = "123456789012"
+)
+
+// StateMachine is one state machine the service serves.
+type StateMachine struct {
+	// Name is the state machine's name (its ARN is
+	// arn:aws:states:REGION:ACCOUNT:stateMachine:NAME).
+	Name string `json:"name"`
+	// DefinitionFile is the ASL file, relative to the module root (or absolute).
+	DefinitionFile string `json:"definitionFile,omitempty"`
+	// Definition is an inline ASL definition, used when DefinitionFile is empty.
+	Definition json.RawMessage `json:"definition,omitempty"`
+	// Substitutions fill ${Key} placeholders, as SAM DefinitionSubstitutions
+	// do. A placeholder without a value fails the start.
+	Substitutions map[string]string `json:"substitutions,omitempty"`
+	// RoleArn is reported by DescribeStateMachine and in ExecutionStarted.
+	RoleArn string `json:"roleArn,omitempty"`
+	// Overrides for this state machine, merged over Config.Overrides.
+	Overrides *Overrides `json:"overrides,omitempty"`
+}
+
+// Overrides speed up Wait states and Retry pauses (aws-local-stepfunctions'
+// run overrides). Keys are state names (nested states included); the key "*"
+// applies to every Wait state, respectively every state with a Retry field,
+// not named explicitly.
+type Overrides struct {
+	// WaitTimeOverrides: milliseconds a Wait state pauses, instead of its
+	// Seconds/Timestamp/SecondsPath/TimestampPath.
+	WaitTimeOverrides map[string]int `json:"waitTimeOverrides,omitempty"`
+	// RetryIntervalOverrides: milliseconds to pause before each retry of the
+	// state, for all of its retriers, instead of IntervalSeconds × BackoffRate^n
+	// (MaxAttempts still applies).
+	RetryIntervalOverrides map[string]int `json:"retryIntervalOverrides,omitempty"`
+}
+
+// Config configures one local Step Functions service.
+type Config struct {
+	// ModuleRoot is the repository root (found from the working directory
+	// when empty).
+	ModuleRoot string
+	// Host and Port to listen on; Port 0 picks a free port.
+	Host string
+	Port int
+	// Region and Account used in ARNs (DefaultRegion, DefaultAccount when empty).
+	Region, Account string
+	// StateMachines to serve.
+	StateMachines []StateMachine
+	// LambdaEndpoint is the local Lambda Invoke API (lambdalocal) that Lambda
+	// Tasks call.
+	LambdaEndpoint string
+	// Overrides for all state machines.
+	Overrides Overrides
+	// StateFile, when set, persists executions across restarts. Executions
+	// that were RUNNING when the service stopped come back ABORTED, with error
+	// "Local.ServiceRestarted".
+	StateFile string
+	// TaskInvoker: "adapter" (default) calls the Lambda endpoint from the
+	// service itself, with Step Functions' error Cause (the function's error
+	// document as JSON) and Task history events; "engine" lets
+	// aws-local-stepfunctions' own AWS SDK Lambda client call it (Cause is
+	// "errorType: errorMessage" there).
+	TaskInvoker string
+	// Log receives the service's output: one JSON object per line. Nil
+	// discards it.
+	Log io.Writer
+	// StartTimeout bounds the wait for the service to listen (default 30 s).
+	StartTimeout time.Duration
+}
+
+type fileConfig struct {
+	Port           int            `json:"port"`
+	Host           string         `json:"host"`
+	Region         string         `json:"region"`
+	Account        string         `json:"account"`
+	BaseDir        string         `json:"baseDir"`
+	StateMachines  []StateMachine `json:"stateMachines"`
+	LambdaEndpoint string         `json:"lambdaEndpoint,omitempty"`
+	Overrides      Overrides      `json:"overrides"`
+	StateFile      string         `json:"stateFile,omitempty"`
+	TaskInvoker    string         `json:"taskInvoker,omitempty"`
+}
+
+// Service is a running (or stopped) local Step Functions service.
+type Service struct {
+	// Endpoint is the service's base URL, for NewClient or
+	// `aws stepfunctions --endpoint-url`. It stays the same across Restart.
+	Endpoint string
+
+	cfg Config
+	mu  sync.Mutex
+	run *process
+}
+
+type process struct {
+	cmd     *exec.Cmd
+	cfgPath string
+	exited  chan struct{}
+	waitErr error
+	logDone chan struct{}
+}
+
+// Start launches the service and waits until it listens.
+func Start(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.ModuleRoot == "" {
+		root, err := FindModuleRoot("")
+		if err != nil {
+			return nil, err
+		}
+		cfg.ModuleRoot = root
+	}
+	s := &Service{cfg: cfg}
+	if err := s.start(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Config returns the service's configuration (with the bound port).
+func (s *Service) Config() Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg
+}
+
+// StateMachineArn returns the ARN of the named state machine.
+func (s *Service) StateMachineArn(name string) string {
+	c := s.Config()
+	return fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:%s", or(c.Region, DefaultRegion), or(c.Account, DefaultAccount), name)
+}
+
+// ExecutionArn returns the ARN of the named execution of a state machine.
+func (s *Service) ExecutionArn(stateMachine, execution string) string {
+	c := s.Config()
+	return fmt.Sprintf("arn:aws:states:%s:%s:execution:%s:%s", or(c.Region, DefaultRegion), or(c.Account, DefaultAccount), stateMachine, execution)
+}
+
+func (s *Service) start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.run != nil {
+		select {
+		case <-s.run.exited:
+		default:
+			return errors.New("localsfn: service already running")
+		}
+	}
+	cfg := s.cfg
+	node, err := NodeBinary(cfg.ModuleRoot)
+	if err != nil {
+		return err
+	}
+	root, err := filepath.Abs(cfg.ModuleRoot)
+	if err != nil {
+		return err
+	}
+	fc := fileConfig{
+		Port:           cfg.Port,
+		Host:           or(cfg.Host, "127.0.0.1"),
+		Region:         or(cfg.Region, DefaultRegion),
+		Account:        or(cfg.Account, DefaultAccount),
+		BaseDir:        root,
+		StateMachines:  cfg.StateMachines,
+		LambdaEndpoint: cfg.LambdaEndpoint,
+		Overrides:      cfg.Overrides,
+		StateFile:      cfg.StateFile,
+		TaskInvoker:    cfg.TaskInvoker,
+	}
+	if fc.StateFile != "" {
+		if fc.StateFile, err = filepath.Abs(fc.StateFile); err != nil {
+			return err
+		}
+	}
+	b, err := json.MarshalIndent(fc, "", "  ")
+	if err != nil {
+		return fmt.Errorf("localsfn: config: %w", err)
+	}
+	f, err := os.CreateTemp("", "local-sfn-*.json")
+	if err != nil {
+		return fmt.Errorf("localsfn: config file: %w", err)
+	}
+	cfgPath := f.Name()
+	if _, err := f.Write(b); err != nil {
+		_ = f.Close()
+		_ = os.Remove(cfgPath)
+		return fmt.Errorf("localsfn: config file: %w", err)
+	}
+	_ = f.Close()
+
+	cmd := exec.Command(node, filepath.Join(root, ServiceDir, "server.js"), cfgPath)
+	cmd.Dir = root
+	cmd.SysProcAttr = sysProcAttr()
+	cmd.Env = append(os.Environ(), "NODE_NO_WARNINGS=1")
+	pr, pw := io.Pipe()
+	cmd.Stdout = pw
+	cmd.Stderr = pw
+	if err := cmd.Start(); err != nil {
+		_ = os.Remove(cfgPath)
+		return fmt.Errorf("localsfn: starting %s: %w", node, err)
+	}
+	p := &process{cmd: cmd, cfgPath: cfgPath, exited: make(chan struct{}), logDone: make(chan struct{})}
+	go func() {
+		p.waitErr = cmd.Wait()
+		_ = pw.Close()
+		close(p.exited)
+	}()
+
+	type ready struct {
+		endpoint string
+		port     int
+	}
+	readyCh := make(chan ready, 1)
+	var (
+		failMu sync.Mutex
+		fail   []string
+	)
+	go func() {
+		defer close(p.logDone)
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 16<<20)
+		announced := false
+		for sc.Scan() {
+			line := sc.Bytes()
+			if cfg.Log != nil {
+				_, _ = cfg.Log.Write(append(append([]byte(nil), line...), '\n'))
+			}
+			var rec struct {
+				Msg      string `json:"msg"`
+				Endpoint string `json:"endpoint"`
+				Port     int    `json:"port"`
+				Error    string `json:"error"`
+			}
+			if json.Unmarshal(line, &rec) != nil {
+				failMu.Lock()
+				if len(fail) < 40 {
+					fail = append(fail, string(line))
+				}
+				failMu.Unlock()
+				continue
+			}
+			switch {
+			case rec.Msg == "listening" && !announced:
+				announced = true
+				readyCh <- ready{rec.Endpoint, rec.Port}
+			case rec.Error != "" && !announced:
+				failMu.Lock()
+				fail = append(fail, rec.Msg+": "+rec.Error)
+				failMu.Unlock()
+			}
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+
+	timeout := cfg.StartTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	failure := func(what string) error {
+		_ = signalGroup(cmd.Process.Pid, syscall.SIGKILL)
+		<-p.exited
+		<-p.logDone
+		_ = os.Remove(cfgPath)
+		failMu.Lock()
+		defer failMu.Unlock()
+		return fmt.Errorf("localsfn: the local Step Functions service %s: %s", what, strings.Join(fail, "\n"))
+	}
+	select {
+	case r := <-readyCh:
+		s.Endpoint = r.endpoint
+		s.cfg.Port = r.port // a restart binds the same port, so Endpoint stays valid
+		s.run = p
+	case <-p.exited:
+		<-p.logDone
+		_ = os.Remove(cfgPath)
+		failMu.Lock()
+		defer failMu.Unlock()
+		return fmt.Errorf("localsfn: the local Step Functions service exited during start (%v): %s", p.waitErr, strings.Join(fail, "\n"))
+	case <-timer.C:
+		return failure(fmt.Sprintf("did not listen within %s", timeout))
+	case <-ctx.Done():
+		return failure("start was cancelled: " + ctx.Err().Error())
+	}
+	return nil
+}
+
+// Stop ends the service: SIGTERM (it persists its state and exits), then
+// SIGKILL after 5 s. Stopping a stopped service does nothing.
+func (s *Service) Stop() error {
+	return s.stop(syscall.SIGTERM, 5*time.Second)
+}
+
+// Kill ends the service at once with SIGKILL, as a crash would (chaos tests).
+// Executions it was running come back ABORTED after a restart with the same
+// StateFile; state changes of the last few milliseconds may be lost.
+func (s *Service) Kill() error {
+	return s.stop(syscall.SIGKILL, 0)
+}
+
+func (s *Service) stop(sig syscall.Signal, grace time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.run
+	if p == nil {
+		return nil
+	}
+	select {
+	case <-p.exited:
+	default:
+		_ = signalGroup(p.cmd.Process.Pid, sig)
+		if sig != syscall.SIGKILL {
+			select {
+			case <-p.exited:
+			case <-time.After(grace):
+				_ = signalGroup(p.cmd.Process.Pid, syscall.SIGKILL)
+			}
+		}
+		<-p.exited
+	}
+	<-p.logDone
+	_ = os.Remove(p.cfgPath)
+	s.run = nil
+	return nil
+}
+
+// Restart stops the service if it runs (gracefully) and starts it again with
+// the same configuration and port; with a StateFile, the executions survive.
+func (s *Service) Restart(ctx context.Context) error {
+	if err := s.Stop(); err != nil {
+		return err
+	}
+	return s.start(ctx)
+}
+
+// Running reports whether the service process is alive.
+func (s *Service) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.run == nil {
+		return false
+	}
+	select {
+	case <-s.run.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Healthy asks the service's health path.
+func (s *Service) Healthy(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.Endpoint+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("localsfn: health check: HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// NewClient returns the production Step Functions client (aws-sdk-go-v2
+// service/sfn) pointed at endpoint, with dummy static credentials in
+// us-east-1. It reads no AWS configuration from the environment.
+func NewClient(ctx context.Context, endpoint string) (*sfn.Client, error) {
+	_ = ctx
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("localsfn: invalid endpoint %q", endpoint)
+	}
+	cfg := aws.Config{
+		Region:      DefaultRegion,
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+	}
+	return sfn.NewFromConfig(cfg, func(o *sfn.Options) {
+		o.BaseEndpoint = aws.String(endpoint)
+	}), nil
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
