@@ -1,7 +1,3 @@
-// Package store keeps pipeline records, their status history and API keys in
-// DynamoDB (one table, see the README's "Table design"). Every write is
-// conditional: user actions on the refresh version that was read, workflow
-// steps on the generation they were started for and the record they read.
 package store
 
 import (
@@ -25,7 +21,9 @@ type Store interface {
 	// token ("" = first page); next is "" on the last page.
 	List(ctx context.Context, pageToken string, limit int) (records []domain.Pipeline, next string, err error)
 	// Delete removes a record, conditional on the refresh version that was
-	// read; its history is removed after it.
+	// read and on it being fully stopped with storage cleared (ErrStale, or
+	// the domain's Delete* errors); its history is removed after it, best
+	// effort (a tombstone event with the cause stays until its TTL).
 	Delete(ctx context.Context, p domain.Pipeline, cause Cause) error
 	// ApplyAction writes the outcome of a user action, conditional on the
 	// refresh version of before, with its history event, in one transaction.
@@ -36,12 +34,17 @@ type Store interface {
 	// *ConflictError when the record is not in a status the transition starts
 	// from. A transition that changes nothing writes nothing.
 	Transition(ctx context.Context, name string, generation int64, tr domain.Transition, cause Cause) (domain.Pipeline, error)
-	// SetWorkflow records the workflow execution of a generation (no history
-	// event; not a status change). Fenced by generation like Transition.
+	// SetWorkflow records the workflow execution of a generation. Fenced by
+	// generation like Transition. Recording a new ref is a write of the
+	// record: it bumps the refresh version and appends a history event (the
+	// statuses unchanged, cause action "SetWorkflow"), so that the history
+	// stays gap-free and no concurrent write can lose it; recording the same
+	// ref again writes nothing.
 	SetWorkflow(ctx context.Context, name string, ref domain.WorkflowRef) (domain.Pipeline, error)
 	// History returns status-history events, newest first, paginated.
 	History(ctx context.Context, name string, pageToken string, limit int) (events []Event, next string, err error)
-	// PutAPIKey stores an API key by its SHA-256 hash (the key itself is never stored).
+	// PutAPIKey stores an API key by its SHA-256 hash (the key itself is never
+	// stored). It never overwrites: a known hash is ErrAlreadyExists.
 	PutAPIKey(ctx context.Context, key APIKey) error
 	// GetAPIKey finds an API key by its hash; ErrNotFound when unknown.
 	GetAPIKey(ctx context.Context, hash string) (APIKey, error)

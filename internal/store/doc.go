@@ -1,0 +1,72 @@
+// Package store keeps pipeline records, their status history and API keys in
+// DynamoDB: one table, the PipelinesTable of template.yaml (the schema's
+// single source of truth), implemented by Dynamo. Every write is conditional:
+// user actions on the refresh version that was read, workflow steps on the
+// generation they were started for and the record they read. Every DynamoDB
+// expression of the project lives in this package.
+//
+// # Item design
+//
+// All keys are strings (pk, sk; GSI gsi1 on gsi1pk/gsi1sk, projecting ALL;
+// TTL attribute expires_at).
+//
+//	item             pk                   sk                           gsi1pk    gsi1sk
+//	pipeline record  PIPELINE#<name>      RECORD                       PIPELINE  <name>
+//	history event    PIPELINE#<name>      EVENT#<pipeline id>#<rv>     -         -
+//	API key          APIKEY#<hex sha256>  APIKEY                       -         -
+//
+// (<rv> is the refresh version after the write, zero-padded to 20 digits.)
+//
+// Pipeline record. The full domain.Pipeline is stored as its JSON in the
+// string attribute "record" (the domain's JSON has strict enum decoding; the
+// store also rejects unknown fields and trailing data, so a record written by
+// a newer version is never silently truncated by an older one). Top-level
+// copies exist for the conditions (generation N, refresh_version N,
+// resources_status, resources_desired_status, storage_status, pipeline_id)
+// and for operators reading `aws dynamodb scan` output (type, name, version,
+// runtime_status, runtime_desired_status, deployment_status,
+// deployment_desired_status, workflow_execution, updated_at). A read checks
+// that the copies agree with the JSON and fails on any disagreement. write_id
+// is unique to each write, so that a writer whose answer was lost recognises
+// its own write in the item returned with a condition failure. A record item
+// is capped at MaxItemBytes (checked before calling DynamoDB). Every write of
+// a record is conditional on the pipeline_id, generation and refresh_version
+// it was decided on (a re-created pipeline of the same name has another id).
+//
+// History event. One per write of the record, in the same transaction, keyed
+// by the pipeline's id and its refresh version after the write, so the
+// history of a pipeline is gap-free in refresh_version and a re-created
+// pipeline of the same name (a new id) never sees the old history. Attributes:
+// type, name, pipeline_id, generation, refresh_version, at (RFC 3339), the
+// statuses right after the write (deployment_status,
+// deployment_desired_status, resources_status, resources_desired_status,
+// runtime_status, runtime_desired_status, storage_status), deployment_error
+// (JSON), cause_action, cause_actor, cause_request_id, cause_execution. History
+// queries begins_with(sk, "EVENT#<id>#") with ScanIndexForward=false: newest
+// first. Delete writes a final tombstone event with expires_at (TTL) set, then
+// deletes the pipeline's events best effort (BatchWriteItem, unprocessed items
+// retried); events it could not delete get expires_at set instead.
+//
+// API key. Only the hex SHA-256 of the key is stored (in pk), with role, id,
+// description and created_at. PutAPIKey is conditional on
+// attribute_not_exists(pk): a duplicate never overwrites.
+//
+// # Consistency
+//
+// Get, Transition, SetWorkflow, History and GetAPIKey read strongly
+// consistently. List queries the global secondary index gsi1, which is
+// eventually consistent: a pipeline just created, changed or deleted may
+// appear in List as it was a moment before.
+//
+// # Errors
+//
+// Throttling, service errors, timeouts and connection errors wrap
+// ErrUnavailable (retriable; transactions are all-or-nothing, so the record is
+// never half-written). After a timeout the write may or may not have landed
+// (all of it or none of it); repeating the request is safe because actions
+// and steps are idempotent: it is decided again on the record as it is. A condition failure of a user action is a *StaleError
+// (errors.Is(err, ErrStale)) carrying the current record when DynamoDB
+// returned it; a workflow write whose generation moved on is a
+// *SupersededError; a transition that does not start from the current status
+// is a *ConflictError.
+package store
