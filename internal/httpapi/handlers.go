@@ -1,0 +1,613 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/functions/api/openapi"
+	"github.com/sluicehq/sluice/internal/domain"
+	"github.com/sluicehq/sluice/internal/obs"
+	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/workflow"
+)
+
+// ---- responses ----
+
+func jsonResponse(status int, v any) (Response, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return Response{}, fmt.Errorf("encoding the response: %w", err)
+	}
+	return rawJSON(status, b), nil
+}
+
+func rawJSON(status int, b []byte) Response {
+	return Response{Status: status, Header: http.Header{"Content-Type": {"application/json"}}, Body: b}
+}
+
+// message answers a JSON string (Feldera's style for 202 and other
+// acknowledgements), e.g. "Pipeline 'p1' is being stopped: …".
+func message(status int, text string) (Response, error) { return jsonResponse(status, text) }
+
+// view renders a record: the full view, or with selector=status the view
+// without runtime_config and description.
+func view(p domain.Pipeline, sel domain.Selector) (json.RawMessage, error) {
+	b, err := json.Marshal(domain.ViewOf(p))
+	if err != nil || sel != domain.SelectorStatus {
+		return b, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	delete(m, "runtime_config")
+	delete(m, "description")
+	return json.Marshal(m)
+}
+
+// ---- query helpers ----
+
+func single(q map[string][]string, name string) (string, error) {
+	v := q[name]
+	switch len(v) {
+	case 0:
+		return "", nil
+	case 1:
+		return v[0], nil
+	}
+	return "", domain.InvalidQueryParameter(name, strings.Join(v, ","), "a single value")
+}
+
+// parseLimit reads limit: an integer from 1 to store.MaxPageLimit; 0 when absent.
+func parseLimit(q map[string][]string) (int, error) {
+	s, err := single(q, "limit")
+	if err != nil || s == "" {
+		if err == nil && len(q["limit"]) == 1 {
+			err = domain.InvalidQueryParameter("limit", s, fmt.Sprintf("an integer from 1 to %d", store.MaxPageLimit))
+		}
+		return 0, err
+	}
+	n, convErr := strconv.Atoi(s)
+	if convErr != nil || n < 1 || n > store.MaxPageLimit || strconv.Itoa(n) != s {
+		return 0, domain.InvalidQueryParameter("limit", s, fmt.Sprintf("an integer from 1 to %d", store.MaxPageLimit))
+	}
+	return n, nil
+}
+
+// ---- bodies ----
+
+// definitionBody is the body of POST /v0/pipelines and PUT /v0/pipelines/{name}.
+type definitionBody struct {
+	Name          *string         `json:"name"`
+	Description   *string         `json:"description"`
+	RuntimeConfig json.RawMessage `json:"runtime_config"`
+}
+
+func (b definitionBody) definition(name string) domain.Definition {
+	d := domain.Definition{Name: name, RuntimeConfig: b.RuntimeConfig}
+	if b.Description != nil {
+		d.Description = *b.Description
+	}
+	return d
+}
+
+// decodeDefinition decodes a definition strictly: one JSON object, no
+// unknown fields, the right types.
+func decodeDefinition(body []byte) (definitionBody, error) {
+	var d definitionBody
+	if len(bytes.TrimSpace(body)) == 0 {
+		return d, domain.InvalidRequestBody("", "the body is empty; send a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&d); err != nil {
+		return d, bodyError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return d, domain.InvalidRequestBody("", "unexpected data after the JSON object")
+	}
+	if bytes.Equal(bytes.TrimSpace(body), []byte("null")) {
+		return d, domain.InvalidRequestBody("", "the body must be a JSON object")
+	}
+	return d, nil
+}
+
+func bodyError(err error) error {
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &syn):
+		return domain.InvalidRequestBody("", fmt.Sprintf("malformed JSON at byte %d", syn.Offset))
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return domain.InvalidRequestBody("", "the body must be a JSON object")
+		}
+		return domain.InvalidRequestBody(typ.Field, fmt.Sprintf("must be %s, not %s", jsonKind(typ.Type), typ.Value))
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return domain.InvalidRequestBody("", "truncated JSON")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return domain.InvalidRequestBody(truncate(field, 100), "unknown field (accepted: name, description, runtime_config)")
+	}
+	return domain.InvalidRequestBody("", "the body is not a valid JSON object")
+}
+
+func jsonKind(t reflect.Type) string {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil {
+		return "a JSON value"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int64, reflect.Uint32, reflect.Uint64, reflect.Float64:
+		return "a number"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice:
+		return "an array"
+	}
+	return "a " + t.Kind().String()
+}
+
+func isUnknownPipeline(err error) bool {
+	var de *domain.Error
+	return errors.As(err, &de) && de.Code == domain.CodeUnknownPipelineName
+}
+
+func isDuplicateName(err error) bool {
+	var de *domain.Error
+	return errors.As(err, &de) && de.Code == domain.CodeDuplicateName
+}
+
+// stale reports a lost conditional write; current is the record the store
+// returned with it (nil: read again).
+func stale(err error) (current *domain.Pipeline, ok bool) {
+	var se *store.StaleError
+	if errors.As(err, &se) {
+		return &se.Current, true
+	}
+	return nil, errors.Is(err, store.ErrStale)
+}
+
+func (h *Handler) gaveUp(action, name string) error {
+	return fmt.Errorf("%w: %s of pipeline %q lost its conditional write %d times to concurrent writes", store.ErrUnavailable, action, name, h.maxAttempts)
+}
+
+// ---- public routes ----
+
+func (h *Handler) healthz(context.Context, *call) (Response, error) {
+	return jsonResponse(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (h *Handler) openAPI(context.Context, *call) (Response, error) {
+	b, err := openapi.JSON()
+	if err != nil {
+		return Response{}, err
+	}
+	return rawJSON(http.StatusOK, b), nil
+}
+
+// ---- the definition ----
+
+func (h *Handler) listPipelines(ctx context.Context, c *call) (Response, error) {
+	sel, err := domain.ParseSelector(c.query["selector"])
+	if err != nil {
+		return Response{}, err
+	}
+	limit, err := parseLimit(c.query)
+	if err != nil {
+		return Response{}, err
+	}
+	token, err := single(c.query, "page_token")
+	if err != nil {
+		return Response{}, err
+	}
+	if limit == 0 {
+		// Feldera clients expect every pipeline: one page of the largest size.
+		limit = store.MaxPageLimit
+	}
+	records, next, err := h.store.List(ctx, token, limit)
+	if err != nil {
+		return Response{}, err
+	}
+	out := make([]json.RawMessage, 0, len(records))
+	for _, p := range records {
+		v, err := view(p, sel)
+		if err != nil {
+			return Response{}, err
+		}
+		out = append(out, v)
+	}
+	resp, err := jsonResponse(http.StatusOK, out)
+	if err == nil && next != "" {
+		resp.Header.Set(NextPageHeader, next)
+	}
+	return resp, err
+}
+
+func (h *Handler) getPipeline(ctx context.Context, c *call) (Response, error) {
+	sel, err := domain.ParseSelector(c.query["selector"])
+	if err != nil {
+		return Response{}, err
+	}
+	p, err := h.store.Get(ctx, c.name)
+	if err != nil {
+		return Response{}, err
+	}
+	c.log.generation = p.Generation
+	v, err := view(p, sel)
+	if err != nil {
+		return Response{}, err
+	}
+	return rawJSON(http.StatusOK, v), nil
+}
+
+func (h *Handler) createPipeline(ctx context.Context, c *call) (Response, error) {
+	body, err := decodeDefinition(c.req.Body)
+	if err != nil {
+		return Response{}, err
+	}
+	if body.Name == nil {
+		return Response{}, domain.InvalidRequestBody("name", "is required")
+	}
+	c.log.pipeline = truncate(*body.Name, domain.MaxNameLength)
+	p, err := domain.Create(body.definition(*body.Name), h.newID(), h.now().UTC())
+	if err != nil {
+		return Response{}, err
+	}
+	if err := h.store.Create(ctx, p, c.cause("create")); err != nil {
+		return Response{}, err
+	}
+	v, err := view(p, domain.SelectorAll)
+	if err != nil {
+		return Response{}, err
+	}
+	return rawJSON(http.StatusCreated, v), nil
+}
+
+func (h *Handler) putPipeline(ctx context.Context, c *call) (Response, error) {
+	body, err := decodeDefinition(c.req.Body)
+	if err != nil {
+		return Response{}, err
+	}
+	if body.Name != nil && *body.Name != c.name {
+		return Response{}, domain.InvalidRequestBody("name", fmt.Sprintf("must equal the pipeline name in the path ('%s'): pipelines cannot be renamed", c.name))
+	}
+	def := body.definition(c.name)
+	for range h.maxAttempts {
+		p, err := h.store.Get(ctx, c.name)
+		if isUnknownPipeline(err) {
+			np, err := domain.Create(def, h.newID(), h.now().UTC())
+			if err != nil {
+				return Response{}, err
+			}
+			err = h.store.Create(ctx, np, c.cause("create"))
+			if isDuplicateName(err) {
+				continue // created concurrently: replace it
+			}
+			if err != nil {
+				return Response{}, err
+			}
+			v, err := view(np, domain.SelectorAll)
+			if err != nil {
+				return Response{}, err
+			}
+			return rawJSON(http.StatusCreated, v), nil
+		}
+		if err != nil {
+			return Response{}, err
+		}
+		out, err := domain.Replace(p, def, h.now().UTC())
+		if err != nil {
+			return Response{}, err
+		}
+		after, err := h.store.ApplyAction(ctx, p, out, c.cause("replace"))
+		if _, ok := stale(err); ok {
+			continue
+		}
+		if err != nil {
+			return Response{}, err
+		}
+		c.log.generation = after.Generation
+		v, err := view(after, domain.SelectorAll)
+		if err != nil {
+			return Response{}, err
+		}
+		return rawJSON(http.StatusOK, v), nil
+	}
+	return Response{}, h.gaveUp("replace", c.name)
+}
+
+func (h *Handler) deletePipeline(ctx context.Context, c *call) (Response, error) {
+	for range h.maxAttempts {
+		p, err := h.store.Get(ctx, c.name)
+		if err != nil {
+			return Response{}, err
+		}
+		if err := domain.CheckDelete(p); err != nil {
+			return Response{}, err
+		}
+		err = h.store.Delete(ctx, p, c.cause("delete"))
+		if _, ok := stale(err); ok {
+			continue
+		}
+		if err != nil {
+			return Response{}, err
+		}
+		return message(http.StatusOK, fmt.Sprintf("Pipeline '%s' deleted.", c.name))
+	}
+	return Response{}, h.gaveUp("delete", c.name)
+}
+
+// ---- lifecycle actions ----
+
+type decision func(p domain.Pipeline, now time.Time) (domain.Outcome, error)
+
+// act is the read → decide → conditional write loop of a user action. A
+// write that loses to a concurrent one is decided again on the current
+// record, at most maxAttempts times (then 503 ServiceUnavailable).
+func (h *Handler) act(ctx context.Context, c *call, action string, decide decision) (domain.Pipeline, domain.Outcome, error) {
+	var current *domain.Pipeline
+	for range h.maxAttempts {
+		if current == nil {
+			p, err := h.store.Get(ctx, c.name)
+			if err != nil {
+				return domain.Pipeline{}, domain.Outcome{}, err
+			}
+			current = &p
+		}
+		p := *current
+		c.log.generation = p.Generation
+		out, err := decide(p, h.now().UTC())
+		if err != nil {
+			return domain.Pipeline{}, domain.Outcome{}, err
+		}
+		if !out.Write {
+			return p, out, nil
+		}
+		after, err := h.store.ApplyAction(ctx, p, out, c.cause(action))
+		if cur, ok := stale(err); ok {
+			current = cur
+			continue
+		}
+		if err != nil {
+			return domain.Pipeline{}, domain.Outcome{}, err
+		}
+		c.log.generation = after.Generation
+		obs.Logger(ctx).Info("action accepted", "action", action, obs.Generation(after.Generation))
+		return after, out, nil
+	}
+	return domain.Pipeline{}, domain.Outcome{}, h.gaveUp(action, c.name)
+}
+
+// followUp does what an accepted action leaves to do, detached from the
+// caller's cancellation: start the outcome's workflow and record it; stop a
+// superseded execution (best effort); and on an accepted repeat (no write)
+// start the pending workflow of the current generation if it was never
+// recorded as started (a previous StartExecution failed), so a retried call
+// converges at once. A failure here never fails the request: the desired
+// state is written and the reconciler converges.
+func (h *Handler) followUp(ctx context.Context, c *call, action string, after domain.Pipeline, out domain.Outcome) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.sideTimeout)
+	defer cancel()
+	defer func() {
+		// The desired state is written: the answer stays the action's
+		// (never a 500 for a change that happened); the reconciler converges.
+		if v := recover(); v != nil {
+			obs.Logger(ctx).Error("panic after an accepted write (workflow start or stop)", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}
+	}()
+	switch {
+	case out.Write && out.Workflow != "":
+		h.startWorkflow(sctx, c, after, out.Workflow)
+	case !out.Write:
+		kind := after.PendingWorkflow()
+		if kind != "" && (after.Workflow == nil || after.Workflow.Generation < after.Generation) {
+			obs.Logger(ctx).Info("starting the pending workflow of the current generation, never recorded as started",
+				"kind", string(kind), obs.Generation(after.Generation))
+			h.startWorkflow(sctx, c, after, kind)
+		}
+	}
+	if out.Write && out.Supersedes != nil {
+		old := *out.Supersedes
+		cause := fmt.Sprintf("Superseded by generation %d (%s).", after.Generation, action)
+		if err := h.starter.Stop(sctx, old, cause); err != nil {
+			obs.Logger(ctx).Warn("could not stop the superseded workflow execution (harmless: its fenced writes fail)",
+				obs.Execution(old.ExecutionName), obs.Err(err))
+		} else {
+			obs.Logger(ctx).Info("stopped the superseded workflow execution", obs.Execution(old.ExecutionName))
+		}
+	}
+}
+
+func (h *Handler) startWorkflow(ctx context.Context, c *call, p domain.Pipeline, kind domain.WorkflowKind) {
+	name := workflow.ExecutionName(p.Name, p.Generation, kind)
+	c.log.execution = name
+	log := obs.Logger(ctx).With(obs.Execution(name), obs.Generation(p.Generation), "kind", string(kind))
+	ref, err := h.starter.Start(ctx, p, kind)
+	if err != nil {
+		log.Error("StartExecution failed after the desired state was written; a retried call or the reconciler starts it", obs.Err(err))
+		return
+	}
+	c.log.execution = ref.ExecutionName
+	if _, err := h.store.SetWorkflow(ctx, p.Name, ref); err != nil {
+		var sup *store.SupersededError
+		if errors.As(err, &sup) {
+			log.Info("workflow started, but a newer action superseded its generation before it was recorded")
+			return
+		}
+		log.Warn("workflow started but not recorded on the pipeline", obs.Err(err))
+		return
+	}
+	log.Info("workflow started")
+}
+
+func (h *Handler) lifecycle(ctx context.Context, c *call, action string, status int, decide decision) (Response, domain.Pipeline, error) {
+	after, out, err := h.act(ctx, c, action, decide)
+	if err != nil {
+		return Response{}, after, err
+	}
+	h.followUp(ctx, c, action, after, out)
+	resp, err := message(status, out.Accepted)
+	return resp, after, err
+}
+
+func (h *Handler) stop(ctx context.Context, c *call) (Response, error) {
+	force, err := domain.ParseBoolParam("force", c.query["force"], false)
+	if err != nil {
+		return Response{}, err
+	}
+	resp, _, err := h.lifecycle(ctx, c, "stop?force="+strconv.FormatBool(force), http.StatusAccepted,
+		func(p domain.Pipeline, now time.Time) (domain.Outcome, error) { return domain.Stop(p, force, now) })
+	return resp, err
+}
+
+func (h *Handler) start(ctx context.Context, c *call) (Response, error) {
+	initial, err := domain.ParseInitial(c.query["initial"])
+	if err != nil {
+		return Response{}, err
+	}
+	dismiss, err := domain.ParseBoolParam("dismiss_error", c.query["dismiss_error"], true)
+	if err != nil {
+		return Response{}, err
+	}
+	req := domain.StartRequest{Initial: initial, DismissError: dismiss}
+	resp, _, err := h.lifecycle(ctx, c, "start?initial="+strings.ToLower(string(initial)), http.StatusAccepted,
+		func(p domain.Pipeline, now time.Time) (domain.Outcome, error) { return domain.Start(p, req, now) })
+	return resp, err
+}
+
+func (h *Handler) clear(ctx context.Context, c *call) (Response, error) {
+	resp, _, err := h.lifecycle(ctx, c, "clear", http.StatusAccepted, domain.Clear)
+	return resp, err
+}
+
+func (h *Handler) dismissError(ctx context.Context, c *call) (Response, error) {
+	resp, _, err := h.lifecycle(ctx, c, "dismiss_error", http.StatusOK, domain.DismissError)
+	return resp, err
+}
+
+// pause and resume record the runtime desired status, then forward the
+// action to the runtime.
+func (h *Handler) pause(ctx context.Context, c *call) (Response, error) {
+	return h.forwardDesired(ctx, c, "pause", domain.Pause, func(ctx context.Context, rt Runtime) error { return rt.Pause(ctx) })
+}
+
+func (h *Handler) resume(ctx context.Context, c *call) (Response, error) {
+	return h.forwardDesired(ctx, c, "resume", domain.Resume, func(ctx context.Context, rt Runtime) error { return rt.Start(ctx) })
+}
+
+func (h *Handler) forwardDesired(ctx context.Context, c *call, action string, decide decision, forward func(context.Context, Runtime) error) (Response, error) {
+	resp, after, err := h.lifecycle(ctx, c, action, http.StatusAccepted, decide)
+	if err != nil {
+		return Response{}, err
+	}
+	rt, err := h.runtimeOf(after)
+	if err != nil {
+		return Response{}, err
+	}
+	if err := forward(ctx, rt); err != nil {
+		return Response{}, &runtimeError{pipeline: c.name, err: err}
+	}
+	return resp, nil
+}
+
+func (h *Handler) runtimeOf(p domain.Pipeline) (Runtime, error) {
+	if p.DeploymentLocation == nil {
+		return nil, fmt.Errorf("%w: pipeline %q: provisioned without a deployment location", domain.ErrInconsistentRecord, p.Name)
+	}
+	rt, err := h.runtimes(*p.DeploymentLocation)
+	if err != nil {
+		return nil, fmt.Errorf("%w: pipeline %q: deployment location: %w", domain.ErrInconsistentRecord, p.Name, err)
+	}
+	return rt, nil
+}
+
+// readRuntime reads the record, checks the interaction, and returns its runtime.
+func (h *Handler) readRuntime(ctx context.Context, c *call, check func(domain.Pipeline) error) (Runtime, error) {
+	p, err := h.store.Get(ctx, c.name)
+	if err != nil {
+		return nil, err
+	}
+	c.log.generation = p.Generation
+	if err := check(p); err != nil {
+		return nil, err
+	}
+	return h.runtimeOf(p)
+}
+
+func (h *Handler) checkpoint(ctx context.Context, c *call) (Response, error) {
+	rt, err := h.readRuntime(ctx, c, domain.CheckCheckpoint)
+	if err != nil {
+		return Response{}, err
+	}
+	cp, err := rt.Checkpoint(ctx)
+	if err != nil {
+		return Response{}, &runtimeError{pipeline: c.name, err: err}
+	}
+	return jsonResponse(http.StatusOK, cp)
+}
+
+func (h *Handler) checkpointStatus(ctx context.Context, c *call) (Response, error) {
+	rt, err := h.readRuntime(ctx, c, domain.CheckReadInteraction)
+	if err != nil {
+		return Response{}, err
+	}
+	st, err := rt.CheckpointStatus(ctx)
+	if err != nil {
+		return Response{}, &runtimeError{pipeline: c.name, err: err}
+	}
+	return jsonResponse(http.StatusOK, st)
+}
+
+func (h *Handler) stats(ctx context.Context, c *call) (Response, error) {
+	rt, err := h.readRuntime(ctx, c, domain.CheckReadInteraction)
+	if err != nil {
+		return Response{}, err
+	}
+	st, err := rt.Stats(ctx)
+	if err != nil {
+		return Response{}, &runtimeError{pipeline: c.name, err: err}
+	}
+	return rawJSON(http.StatusOK, st), nil
+}
+
+func (h *Handler) events(ctx context.Context, c *call) (Response, error) {
+	limit, err := parseLimit(c.query)
+	if err != nil {
+		return Response{}, err
+	}
+	token, err := single(c.query, "page_token")
+	if err != nil {
+		return Response{}, err
+	}
+	events, next, err := h.store.History(ctx, c.name, token, limit)
+	if err != nil {
+		return Response{}, err
+	}
+	if events == nil {
+		events = []store.Event{}
+	}
+	resp, err := jsonResponse(http.StatusOK, events)
+	if err == nil && next != "" {
+		resp.Header.Set(NextPageHeader, next)
+	}
+	return resp, err
+}

@@ -1,0 +1,127 @@
+package workflow
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/domain"
+)
+
+// Recorder is a Starter for tests: it records what it was asked to start and
+// stop, behaves like Step Functions for repeated names (the second start of a
+// name returns the first execution), and can be told to fail. It is safe for
+// concurrent use.
+type Recorder struct {
+	mu         sync.Mutex
+	calls      []StartCall
+	executions []StartCall // distinct execution names, in start order
+	byName     map[string]domain.WorkflowRef
+	stops      []StopCall
+	startErr   error
+	startFails int // > 0: fail that many more starts; < 0: fail every start
+	stopErr    error
+	now        func() time.Time
+}
+
+// StartCall is one Start the Recorder received.
+type StartCall struct {
+	Pipeline      string
+	Generation    int64
+	Kind          domain.WorkflowKind
+	ExecutionName string
+	Input         Input
+}
+
+// StopCall is one Stop the Recorder received.
+type StopCall struct {
+	Ref   domain.WorkflowRef
+	Cause string
+}
+
+var _ Starter = (*Recorder)(nil)
+
+// RecorderStateMachinePrefix is the fake state machine ARN prefix of the
+// executions a Recorder reports: <prefix><kind>.
+const RecorderStateMachinePrefix = "arn:aws:states:us-east-1:000000000000:stateMachine:sluice-"
+
+// NewRecorder returns an empty Recorder.
+func NewRecorder() *Recorder {
+	return &Recorder{byName: map[string]domain.WorkflowRef{}, now: time.Now}
+}
+
+// FailStarts makes the next n starts fail with err (n < 0: every start until
+// told otherwise; n = 0: none).
+func (r *Recorder) FailStarts(n int, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.startFails, r.startErr = n, err
+}
+
+// FailStops makes every stop fail with err (nil: succeed).
+func (r *Recorder) FailStops(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopErr = err
+}
+
+// Start implements Starter.
+func (r *Recorder) Start(_ context.Context, p domain.Pipeline, kind domain.WorkflowKind) (domain.WorkflowRef, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	name := ExecutionName(p.Name, p.Generation, kind)
+	call := StartCall{Pipeline: p.Name, Generation: p.Generation, Kind: kind, ExecutionName: name, Input: InputOf(p, kind)}
+	r.calls = append(r.calls, call)
+	if r.startFails != 0 {
+		if r.startFails > 0 {
+			r.startFails--
+		}
+		return domain.WorkflowRef{}, r.startErr
+	}
+	if ref, ok := r.byName[name]; ok {
+		return ref, nil
+	}
+	arn, _ := ExecutionARN(RecorderStateMachinePrefix+string(kind), name)
+	ref := domain.WorkflowRef{Kind: kind, Generation: p.Generation, ExecutionName: name, ExecutionArn: arn, StartedAt: r.now().UTC(), Status: "RUNNING"}
+	r.byName[name] = ref
+	r.executions = append(r.executions, call)
+	return ref, nil
+}
+
+// Stop implements Starter.
+func (r *Recorder) Stop(_ context.Context, ref domain.WorkflowRef, cause string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stops = append(r.stops, StopCall{Ref: ref, Cause: cause})
+	return r.stopErr
+}
+
+// Calls returns every Start received, failed ones and repeats included.
+func (r *Recorder) Calls() []StartCall {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]StartCall(nil), r.calls...)
+}
+
+// Executions returns the distinct executions started, in order.
+func (r *Recorder) Executions() []StartCall {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]StartCall(nil), r.executions...)
+}
+
+// Stops returns every Stop received.
+func (r *Recorder) Stops() []StopCall {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]StopCall(nil), r.stops...)
+}
+
+// Reset forgets everything recorded (failure settings included).
+func (r *Recorder) Reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls, r.executions, r.stops = nil, nil, nil
+	r.byName = map[string]domain.WorkflowRef{}
+	r.startFails, r.startErr, r.stopErr = 0, nil, nil
+}
