@@ -58,4 +58,6 @@ func (panickingStarter) Start(context.Context, domain.Pipeline, domain.WorkflowK
 	panic("starter exploded")
 }
 
-func (panickingStarter) Stop(context.Context, domain.WorkflowRef, string) error { panic("starter exploded") }
+func (panickingStarter) Stop(context.Context, domain.WorkflowRef, string) error {
+	panic("starter exploded")
+}
