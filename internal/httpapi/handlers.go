@@ -438,7 +438,7 @@ func (h *Handler) followUp(ctx context.Context, c *call, action string, after do
 }
 
 func (h *Handler) startWorkflow(ctx context.Context, c *call, p domain.Pipeline, kind domain.WorkflowKind) {
-	name := workflow.ExecutionName(p.Name, p.Generation, kind)
+	name := workflow.ExecutionNameFor(p, kind, 0)
 	c.log.execution = name
 	log := obs.Logger(ctx).With(obs.Execution(name), obs.Generation(p.Generation), "kind", string(kind))
 	ref, err := h.starter.Start(ctx, p, kind)

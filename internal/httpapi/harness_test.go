@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -550,9 +551,22 @@ func (e *env) startsOf(name string) []workflow.StartCall {
 func (e *env) stopsOf(name string) []workflow.StopCall {
 	var out []workflow.StopCall
 	for _, c := range e.rec.Stops() {
-		if strings.HasPrefix(c.Ref.ExecutionName, name+"-g") {
+		if executionOf(c.Ref.ExecutionName, name) {
 			out = append(out, c)
 		}
 	}
 	return out
+}
+
+// execName is the execution name of the kind workflow of p at generation gen.
+func execName(p domain.Pipeline, gen int64, kind domain.WorkflowKind) string {
+	p.Generation = gen
+	return workflow.ExecutionNameFor(p, kind, 0)
+}
+
+var executionSuffix = regexp.MustCompile(`^-[0-9a-f]{8}-g[0-9]+-`)
+
+// executionOf reports whether an execution name belongs to the pipeline name.
+func executionOf(execution, name string) bool {
+	return strings.HasPrefix(execution, name) && executionSuffix.MatchString(execution[len(name):])
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/domain"
-	"github.com/sluicehq/sluice/internal/workflow"
 )
 
 // fixture loads functions/api/event.json, the event `sam local invoke -e` uses.
@@ -108,7 +107,7 @@ func TestLambdaFixture(t *testing.T) {
 		t.Fatalf("request id %q", r.header.Get(RequestIDHeader))
 	}
 	after := e.get("p1")
-	wantExec := workflow.ExecutionName("p1", before.Generation+1, domain.WorkflowStop)
+	wantExec := execName(before, before.Generation+1, domain.WorkflowStop)
 	if after.ResourcesDesiredStatus != "Stopped" || after.Workflow == nil || after.Workflow.ExecutionName != wantExec {
 		t.Fatalf("after the fixture: %+v", after)
 	}

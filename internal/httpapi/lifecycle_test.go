@@ -162,7 +162,7 @@ func TestStartRules(t *testing.T) {
 	if after.ResourcesDesiredStatus != "Provisioned" || *after.RuntimeDesiredStatus != "Running" || after.Generation != p.Generation+1 {
 		t.Fatalf("after start %+v", after)
 	}
-	wantExec := workflow.ExecutionName("s1", after.Generation, domain.WorkflowStart)
+	wantExec := workflow.ExecutionNameFor(after, domain.WorkflowStart, 0)
 	if s := e.startsOf("s1"); len(s) != 1 || s[0].ExecutionName != wantExec || after.Workflow.ExecutionName != wantExec {
 		t.Fatalf("started %+v, recorded %+v", s, after.Workflow)
 	}
@@ -331,13 +331,13 @@ func TestCheckpointStatsEvents(t *testing.T) {
 
 func TestClearAndDismissError(t *testing.T) {
 	e := newEnv(t)
-	p := e.pipelineIn("k1", "Stopped/Stopped InUse", "")
+	e.pipelineIn("k1", "Stopped/Stopped InUse", "")
 	r := e.do(http.MethodPost, "/v0/pipelines/k1/clear", nil)
 	if r.status != 202 || r.str(t) != "Pipeline 'k1': storage is being cleared." {
 		t.Fatalf("clear: %d %s", r.status, r.body)
 	}
 	a := e.get("k1")
-	wantExec := workflow.ExecutionName("k1", p.Generation+1, domain.WorkflowClear)
+	wantExec := workflow.ExecutionNameFor(a, domain.WorkflowClear, 0)
 	if a.StorageStatus != domain.StorageClearing || a.Workflow.ExecutionName != wantExec || len(e.startsOf("k1")) != 1 {
 		t.Fatalf("after clear %+v", a)
 	}

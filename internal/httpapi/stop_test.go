@@ -121,7 +121,7 @@ func TestStopTable(t *testing.T) {
 					t.Fatalf("workflows started: %+v", starts)
 				}
 			} else {
-				wantExec := workflow.ExecutionName(name, wantGen, w.workflow)
+				wantExec := execName(before, wantGen, w.workflow)
 				if len(starts) != 1 || starts[0].Kind != w.workflow || starts[0].ExecutionName != wantExec || starts[0].Generation != wantGen {
 					t.Fatalf("workflows started %+v, want one %s named %s", starts, w.workflow, wantExec)
 				}
@@ -200,7 +200,7 @@ func TestStopIdempotentConcurrent(t *testing.T) {
 			}
 		}
 		starts := e.startsOf(name)
-		wantExec := workflow.ExecutionName(name, before.Generation+1, domain.WorkflowSuspend)
+		wantExec := execName(before, before.Generation+1, domain.WorkflowSuspend)
 		if len(starts) != 1 || starts[0].ExecutionName != wantExec {
 			t.Fatalf("executions %+v, want exactly %s", starts, wantExec)
 		}
@@ -240,7 +240,7 @@ func TestStopStartExecutionFails(t *testing.T) {
 	if r.status != 202 || r.str(t) != "Pipeline 'flaky' is already being stopped (suspending)." {
 		t.Fatalf("retry: %d %s", r.status, r.body)
 	}
-	wantExec := workflow.ExecutionName("flaky", mid.Generation, domain.WorkflowSuspend)
+	wantExec := execName(mid, mid.Generation, domain.WorkflowSuspend)
 	starts := e.startsOf("flaky")
 	if len(starts) != 1 || starts[0].ExecutionName != wantExec {
 		t.Fatalf("retry started %+v, want %s", starts, wantExec)

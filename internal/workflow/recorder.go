@@ -17,6 +17,7 @@ type Recorder struct {
 	calls      []StartCall
 	executions []StartCall // distinct execution names, in start order
 	byName     map[string]domain.WorkflowRef
+	finished   map[string]bool
 	stops      []StopCall
 	startErr   error
 	startFails int // > 0: fail that many more starts; < 0: fail every start
@@ -47,7 +48,7 @@ const RecorderStateMachinePrefix = "arn:aws:states:us-east-1:000000000000:stateM
 
 // NewRecorder returns an empty Recorder.
 func NewRecorder() *Recorder {
-	return &Recorder{byName: map[string]domain.WorkflowRef{}, now: time.Now}
+	return &Recorder{byName: map[string]domain.WorkflowRef{}, finished: map[string]bool{}, now: time.Now}
 }
 
 // FailStarts makes the next n starts fail with err (n < 0: every start until
@@ -66,11 +67,16 @@ func (r *Recorder) FailStops(err error) {
 }
 
 // Start implements Starter.
-func (r *Recorder) Start(_ context.Context, p domain.Pipeline, kind domain.WorkflowKind) (domain.WorkflowRef, error) {
+func (r *Recorder) Start(ctx context.Context, p domain.Pipeline, kind domain.WorkflowKind) (domain.WorkflowRef, error) {
+	return r.StartAttempt(ctx, p, kind, 0)
+}
+
+// StartAttempt records the attempt-th execution of a workflow.
+func (r *Recorder) StartAttempt(_ context.Context, p domain.Pipeline, kind domain.WorkflowKind, attempt int) (domain.WorkflowRef, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	name := ExecutionName(p.Name, p.Generation, kind)
-	call := StartCall{Pipeline: p.Name, Generation: p.Generation, Kind: kind, ExecutionName: name, Input: InputOf(p, kind)}
+	name := ExecutionNameFor(p, kind, attempt)
+	call := StartCall{Pipeline: p.Name, Generation: p.Generation, Kind: kind, ExecutionName: name, Input: InputOfAttempt(p, kind, attempt)}
 	r.calls = append(r.calls, call)
 	if r.startFails != 0 {
 		if r.startFails > 0 {
@@ -86,6 +92,26 @@ func (r *Recorder) Start(_ context.Context, p domain.Pipeline, kind domain.Workf
 	r.byName[name] = ref
 	r.executions = append(r.executions, call)
 	return ref, nil
+}
+
+// Continue implements steps.Continuer.
+func (r *Recorder) Continue(ctx context.Context, p domain.Pipeline, kind domain.WorkflowKind, continuation int) (domain.WorkflowRef, error) {
+	return r.StartAttempt(ctx, p, kind, continuation)
+}
+
+// IsRunning: a recorded execution counts as running until Finish is called for it.
+func (r *Recorder) IsRunning(_ context.Context, ref domain.WorkflowRef) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.byName[ref.ExecutionName]
+	return ok && !r.finished[ref.ExecutionName], nil
+}
+
+// Finish marks an execution as no longer running.
+func (r *Recorder) Finish(executionName string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.finished[executionName] = true
 }
 
 // Stop implements Starter.

@@ -23,6 +23,7 @@ import (
 type SFNAPI interface {
 	StartExecution(ctx context.Context, in *sfn.StartExecutionInput, optFns ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error)
 	StopExecution(ctx context.Context, in *sfn.StopExecutionInput, optFns ...func(*sfn.Options)) (*sfn.StopExecutionOutput, error)
+	DescribeExecution(ctx context.Context, in *sfn.DescribeExecutionInput, optFns ...func(*sfn.Options)) (*sfn.DescribeExecutionOutput, error)
 }
 
 // SFNConfig configures SFN.
@@ -87,12 +88,25 @@ func ExecutionARN(stateMachineARN, name string) (string, error) {
 
 // Start implements Starter with StartExecution under the deterministic name.
 func (s *SFN) Start(ctx context.Context, p domain.Pipeline, kind domain.WorkflowKind) (domain.WorkflowRef, error) {
+	return s.StartAttempt(ctx, p, kind, 0)
+}
+
+// Continue starts the next execution of a workflow whose wait loop reached its
+// bound (steps.Continuer).
+func (s *SFN) Continue(ctx context.Context, p domain.Pipeline, kind domain.WorkflowKind, continuation int) (domain.WorkflowRef, error) {
+	return s.StartAttempt(ctx, p, kind, continuation)
+}
+
+// StartAttempt starts the attempt-th execution of the kind workflow of p's
+// generation (the reconciler restarts a workflow whose execution ended
+// without converging the pipeline with attempt+1).
+func (s *SFN) StartAttempt(ctx context.Context, p domain.Pipeline, kind domain.WorkflowKind, attempt int) (domain.WorkflowRef, error) {
 	machine, ok := s.machines[kind]
 	if !ok {
 		return domain.WorkflowRef{}, fmt.Errorf("workflow: unknown workflow kind %q", kind)
 	}
-	name := ExecutionName(p.Name, p.Generation, kind)
-	input, err := json.Marshal(InputOf(p, kind))
+	name := ExecutionNameFor(p, kind, attempt)
+	input, err := json.Marshal(InputOfAttempt(p, kind, attempt))
 	if err != nil {
 		return domain.WorkflowRef{}, fmt.Errorf("workflow: encoding input: %w", err)
 	}
@@ -143,6 +157,28 @@ func (s *SFN) Stop(ctx context.Context, ref domain.WorkflowRef, cause string) er
 		return nil
 	}
 	return classify("StopExecution "+ref.ExecutionName, err)
+}
+
+// IsRunning reports whether the referenced execution is still running; an
+// execution that does not exist is not.
+func (s *SFN) IsRunning(ctx context.Context, ref domain.WorkflowRef) (bool, error) {
+	arn := ref.ExecutionArn
+	if arn == "" {
+		machine, ok := s.machines[ref.Kind]
+		if !ok || ref.ExecutionName == "" {
+			return false, nil
+		}
+		arn, _ = ExecutionARN(machine, ref.ExecutionName)
+	}
+	out, err := s.client.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
+	var missing *types.ExecutionDoesNotExist
+	switch {
+	case errors.As(err, &missing):
+		return false, nil
+	case err != nil:
+		return false, classify("DescribeExecution "+ref.ExecutionName, err)
+	}
+	return out.Status == types.ExecutionStatusRunning, nil
 }
 
 // classify wraps retriable failures with ErrUnavailable.

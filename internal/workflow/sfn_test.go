@@ -112,7 +112,7 @@ func TestStartExecution(t *testing.T) {
 	if err := json.Unmarshal([]byte(b["input"].(string)), &in); err != nil {
 		t.Fatal(err)
 	}
-	wantIn := map[string]any{"pipeline": "p1", "generation": float64(8), "kind": "suspend", "deployment_id": "dep-1"}
+	wantIn := map[string]any{"pipeline": "p1", "pipeline_id": "", "generation": float64(8), "kind": "suspend", "deployment_id": "dep-1"}
 	if len(in) != len(wantIn) {
 		t.Fatalf("input %v, want %v", in, wantIn)
 	}

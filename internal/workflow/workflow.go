@@ -46,19 +46,80 @@ type Starter interface {
 // deployment_id is the deployment the pipeline had when the workflow was
 // started (absent when none): the stop and suspend workflows deprovision it.
 type Input struct {
-	Pipeline     string              `json:"pipeline"`
+	Pipeline string `json:"pipeline"`
+	// PipelineID fences the steps against a deleted and re-created pipeline
+	// of the same name (whose generations start over).
+	PipelineID   string              `json:"pipeline_id"`
 	Generation   int64               `json:"generation"`
 	Kind         domain.WorkflowKind `json:"kind"`
 	DeploymentID string              `json:"deployment_id,omitempty"`
+	// Continuation numbers the executions of one generation's workflow: 0 for
+	// the first, n for the n-th restart by the reconciler or continuation of
+	// a bounded wait loop.
+	Continuation int `json:"continuation,omitempty"`
 }
 
 // InputOf is the input of the kind workflow of p.
 func InputOf(p domain.Pipeline, kind domain.WorkflowKind) Input {
-	in := Input{Pipeline: p.Name, Generation: p.Generation, Kind: kind}
+	return InputOfAttempt(p, kind, 0)
+}
+
+// InputOfAttempt is the input of the attempt-th execution of the kind workflow of p.
+func InputOfAttempt(p domain.Pipeline, kind domain.WorkflowKind, attempt int) Input {
+	in := Input{Pipeline: p.Name, PipelineID: p.ID, Generation: p.Generation, Kind: kind, Continuation: attempt}
 	if p.DeploymentID != nil {
 		in.DeploymentID = *p.DeploymentID
 	}
 	return in
+}
+
+// ExecutionNameFor is the execution name of the attempt-th execution of the
+// kind workflow of p's generation: "<name>-<id8>-g<generation>-<kind>" for
+// attempt 0 and "…-<kind>-<attempt>" after it. The first 8 characters of the
+// pipeline id keep a re-created pipeline of the same name (whose generations
+// start over) from colliding with the old one's executions, whose names Step
+// Functions keeps for 90 days.
+func ExecutionNameFor(p domain.Pipeline, kind domain.WorkflowKind, attempt int) string {
+	k := string(kind)
+	if attempt > 0 {
+		k += "-" + strconv.Itoa(attempt)
+	}
+	return ExecutionName(p.Name+idPart(p.ID), p.Generation, domain.WorkflowKind(k))
+}
+
+func idPart(id string) string {
+	id = strings.ReplaceAll(id, "-", "")
+	if len(id) > 8 {
+		id = id[:8]
+	}
+	if id == "" {
+		return ""
+	}
+	return "-" + id
+}
+
+// AttemptOf reads the attempt number back from an execution name made by
+// ExecutionNameFor (0 when it has none).
+func AttemptOf(executionName string) int {
+	i := strings.LastIndexByte(executionName, '-')
+	if i < 0 || i == len(executionName)-1 {
+		return 0
+	}
+	n, err := strconv.Atoi(executionName[i+1:])
+	if err != nil || n < 0 {
+		return 0
+	}
+	// "-g<generation>-<kind>-<n>": the part before the number is a kind.
+	before := executionName[:i]
+	j := strings.LastIndexByte(before, '-')
+	if j < 0 {
+		return 0
+	}
+	kind := before[j+1:]
+	if kind == "" || kind[0] < 'a' || kind[0] > 'z' || isGenerationPart(kind) {
+		return 0
+	}
+	return n
 }
 
 // Step Functions' limit on execution names.
@@ -139,4 +200,17 @@ func shortHash(s string) string {
 // 1..80 characters of letters, digits, '-' and '_'.
 func ValidExecutionName(s string) bool {
 	return len(s) >= 1 && len(s) <= MaxExecutionNameLength && clean(s)
+}
+
+// isGenerationPart matches "g<digits>".
+func isGenerationPart(s string) bool {
+	if len(s) < 2 || s[0] != 'g' {
+		return false
+	}
+	for _, c := range s[1:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

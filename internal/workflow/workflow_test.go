@@ -135,3 +135,32 @@ func TestStateMachinesFromEnv(t *testing.T) {
 		}
 	}
 }
+
+func TestExecutionNameForAttemptsAndRecreatedPipelines(t *testing.T) {
+	p := domain.Pipeline{Name: "p1", ID: "3f2a9c1b-0000-4000-8000-000000000001", Generation: 8}
+	first := ExecutionNameFor(p, domain.WorkflowSuspend, 0)
+	if first != "p1-3f2a9c1b-g8-suspend" || AttemptOf(first) != 0 {
+		t.Fatalf("first attempt: %q (attempt %d)", first, AttemptOf(first))
+	}
+	third := ExecutionNameFor(p, domain.WorkflowSuspend, 3)
+	if third != "p1-3f2a9c1b-g8-suspend-3" || AttemptOf(third) != 3 {
+		t.Fatalf("third attempt: %q (attempt %d)", third, AttemptOf(third))
+	}
+	recreated := p
+	recreated.ID = "9d00aa77-0000-4000-8000-000000000002"
+	if ExecutionNameFor(recreated, domain.WorkflowSuspend, 0) == first {
+		t.Fatal("a re-created pipeline of the same name must not reuse the old executions' names")
+	}
+	long := domain.Pipeline{Name: strings.Repeat("x", 63), ID: p.ID, Generation: 1 << 40}
+	for a := 0; a < 1000; a += 97 {
+		n := ExecutionNameFor(long, domain.WorkflowSuspend, a)
+		if !ValidExecutionName(n) || AttemptOf(n) != a {
+			t.Fatalf("long name attempt %d: %q valid=%v attempt=%d", a, n, ValidExecutionName(n), AttemptOf(n))
+		}
+	}
+	for _, n := range []string{"", "x", "p1-g8-stop", "p1-g8-", "p1-g8-12"} {
+		if AttemptOf(n) != 0 {
+			t.Errorf("AttemptOf(%q) = %d", n, AttemptOf(n))
+		}
+	}
+}
