@@ -1,0 +1,31 @@
+// Command reconciler is the scheduled Lambda (every minute) that observes
+// provisioned pipelines and restarts lost workflows (internal/reconciler).
+// Wiring only. Environment: as functions/steps.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/sluicehq/sluice/internal/awswire"
+	"github.com/sluicehq/sluice/internal/obs"
+	"github.com/sluicehq/sluice/internal/reconciler"
+)
+
+func main() {
+	logger := obs.FromEnv()
+	clients, err := awswire.FromEnv(context.Background(), awswire.Getenv)
+	if err != nil {
+		logger.Error("reconciler: configuration", obs.Err(err))
+		os.Exit(1)
+	}
+	r := &reconciler.Reconciler{
+		Store: clients.Store, Workflows: clients.Workflows, Driver: clients.Driver,
+		RuntimeFor: awswire.RuntimeFor, Logger: logger,
+	}
+	lambda.Start(func(ctx context.Context) (reconciler.Report, error) {
+		return r.Run(ctx)
+	})
+}

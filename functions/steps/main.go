@@ -1,0 +1,39 @@
+// Command steps is the Lambda behind every Task state of the lifecycle
+// workflows (statemachine/*.asl.json): one binary dispatching on the step name
+// in its payload. Wiring only; the steps are internal/steps.
+//
+// Environment: SLUICE_TABLE, the state machine ARNs (workflow.StateMachinesFromEnv,
+// for continue-as-new), the compute driver's settings (ecsfargate.ConfigFromEnv),
+// the loop settings (steps.ConfigFromEnv) and SLUICE_LOG_LEVEL.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/sluicehq/sluice/internal/awswire"
+	"github.com/sluicehq/sluice/internal/obs"
+	"github.com/sluicehq/sluice/internal/steps"
+)
+
+func main() {
+	logger := obs.FromEnv()
+	ctx := context.Background()
+	clients, err := awswire.FromEnv(ctx, awswire.Getenv)
+	if err != nil {
+		logger.Error("steps: configuration", obs.Err(err))
+		os.Exit(1)
+	}
+	cfg, err := steps.ConfigFromEnv(awswire.Getenv)
+	if err != nil {
+		logger.Error("steps: configuration", obs.Err(err))
+		os.Exit(1)
+	}
+	s := &steps.Steps{
+		Store: clients.Store, Driver: clients.Driver, RuntimeFor: awswire.RuntimeFor,
+		Continuer: clients.Workflows, Config: cfg, Logger: logger,
+	}
+	lambda.Start(s.Handle)
+}

@@ -1,0 +1,431 @@
+// Package localstack assembles the whole control plane on one machine, with
+// no AWS account and no Docker: DynamoDB Local, the local Step Functions
+// service running the real statemachine/*.asl.json, a local Lambda Invoke
+// endpoint serving every function of template.yaml, the API on a plain HTTP
+// server (the same handler as the api Lambda), the reconciler on a ticker, and
+// a compute driver (local processes running the sample pipeline runtime, or
+// one a test injects). `make run` (infra/localstack) and the end-to-end and
+// workflow tests start it the same way.
+package localstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+
+	"github.com/sluicehq/sluice/internal/auth"
+	"github.com/sluicehq/sluice/internal/compute"
+	"github.com/sluicehq/sluice/internal/compute/localproc"
+	"github.com/sluicehq/sluice/internal/domain"
+	"github.com/sluicehq/sluice/internal/dynamolocal"
+	"github.com/sluicehq/sluice/internal/httpapi"
+	"github.com/sluicehq/sluice/internal/lambdalocal"
+	"github.com/sluicehq/sluice/internal/localsfn"
+	"github.com/sluicehq/sluice/internal/reconciler"
+	"github.com/sluicehq/sluice/internal/runtimeclient"
+	"github.com/sluicehq/sluice/internal/steps"
+	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/workflow"
+)
+
+// Local names of the functions and state machines (as template.yaml's
+// logical resources are named on AWS).
+const (
+	FunctionSteps      = "sluice-steps"
+	FunctionAPI        = "sluice-api"
+	FunctionAuthorizer = "sluice-authorizer"
+	FunctionReconciler = "sluice-reconciler"
+	StateMachinePrefix = "sluice-"
+	DefaultTable       = "sluice-pipelines"
+)
+
+// Config of a local stack. Zero values give an in-memory stack on free ports.
+type Config struct {
+	// ModuleRoot is the repository root (found from the working directory when empty).
+	ModuleRoot string
+	// DataDir holds persistent state: DynamoDB's files, the workflow
+	// executions, the local compute's processes and storage. Empty: a
+	// temporary directory, removed on Close, and an in-memory DynamoDB.
+	DataDir string
+	// APIAddr is where the API listens (127.0.0.1:0 when empty).
+	APIAddr string
+	// Ports of the parts (0: a free port).
+	DynamoPort, SFNPort, LambdaPort int
+	// DynamoEndpoint: use this running DynamoDB instead of starting one.
+	DynamoEndpoint string
+	// Table name (DefaultTable when empty).
+	Table string
+	// Driver is the compute driver; nil: local processes running the sample
+	// runtime (built into DataDir/bin).
+	Driver compute.Driver
+	// RuntimeFor dials runtimes; nil: runtimeclient.
+	RuntimeFor func(location string) (steps.Runtime, error)
+	// Steps tunes the workflow loops.
+	Steps steps.Config
+	// Overrides shorten Wait states and Retry pauses of the local engine
+	// (milliseconds; tests use them, `make run` does not).
+	Overrides localsfn.Overrides
+	// ReconcileInterval: how often the reconciler runs (0: every 10 s;
+	// negative: never, tests call Reconcile themselves).
+	ReconcileInterval time.Duration
+	// AuthDisabled turns authentication off (a warning is logged).
+	AuthDisabled bool
+	// APIKey is the write key to accept; empty: one is generated. Either way
+	// it is stored (by hash) and returned in Stack.APIKey.
+	APIKey string
+	// Logger receives every part's JSON logs. Nil: discarded.
+	Logger *slog.Logger
+	// ServiceLog receives the output of DynamoDB Local and the Step Functions
+	// service. Nil: discarded.
+	ServiceLog io.Writer
+}
+
+// Stack is a running local control plane.
+type Stack struct {
+	APIURL         string
+	DynamoEndpoint string
+	SFNEndpoint    string
+	LambdaEndpoint string
+	APIKey         string
+	Table          string
+	DataDir        string
+
+	Store      *store.Dynamo
+	Dynamo     *dynamodb.Client
+	SFN        *sfn.Client
+	Workflows  *workflow.SFN
+	Steps      *steps.Steps
+	Reconciler *reconciler.Reconciler
+	Driver     compute.Driver
+	Lambda     *lambdalocal.Server
+	Machines   map[domain.WorkflowKind]string
+
+	dynamo  *dynamolocal.Instance
+	sfnSvc  *localsfn.Service
+	closers []func() error
+	cancel  context.CancelFunc
+	tempDir string
+}
+
+// Start brings the stack up. On error everything already started is stopped.
+func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
+	s := &Stack{}
+	defer func() {
+		if err != nil {
+			_ = s.Close()
+		}
+	}()
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
+	root := cfg.ModuleRoot
+	if root == "" {
+		if root, err = dynamolocal.ModuleRoot(); err != nil {
+			return nil, err
+		}
+	}
+	if s.DataDir = cfg.DataDir; s.DataDir == "" {
+		if s.tempDir, err = os.MkdirTemp("", "sluice-local-"); err != nil {
+			return nil, err
+		}
+		s.DataDir = s.tempDir
+	}
+	if err := os.MkdirAll(s.DataDir, 0o755); err != nil {
+		return nil, err
+	}
+	s.Table = cfg.Table
+	if s.Table == "" {
+		s.Table = DefaultTable
+	}
+	if err := checkPorts(cfg); err != nil {
+		return nil, err
+	}
+
+	// State store.
+	if err := s.startDynamo(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if s.Dynamo, err = dynamolocal.NewClient(ctx, s.DynamoEndpoint); err != nil {
+		return nil, err
+	}
+	tmpl, err := dynamolocal.TemplatePath()
+	if err != nil {
+		return nil, err
+	}
+	if err := dynamolocal.EnsureTable(ctx, s.Dynamo, tmpl, s.Table); err != nil {
+		return nil, fmt.Errorf("creating the table: %w", err)
+	}
+	s.Store = store.NewDynamo(s.Dynamo, s.Table, store.WithLogger(logger))
+
+	// Compute.
+	if s.Driver = cfg.Driver; s.Driver == nil {
+		d, err := s.localDriver(ctx, root, logger)
+		if err != nil {
+			return nil, err
+		}
+		s.Driver = d
+	}
+	runtimeFor := cfg.RuntimeFor
+	if runtimeFor == nil {
+		runtimeFor = func(location string) (steps.Runtime, error) { return runtimeclient.New(location) }
+	}
+
+	// Lambda endpoint first (the state machines call it), then Step Functions.
+	s.Lambda = lambdalocal.NewServer()
+	s.Lambda.Region, s.Lambda.Account = localsfn.DefaultRegion, localsfn.DefaultAccount
+	lambdaURL, stopLambda, err := s.Lambda.Start(addr(cfg.LambdaPort))
+	if err != nil {
+		return nil, fmt.Errorf("local Lambda endpoint: %w", err)
+	}
+	s.LambdaEndpoint = lambdaURL
+	s.closers = append(s.closers, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return stopLambda(ctx)
+	})
+	if err := localsfn.EnsureInstalled(ctx, root); err != nil {
+		return nil, err
+	}
+	machines := make([]localsfn.StateMachine, 0, len(domain.AllWorkflowKinds))
+	for _, kind := range domain.AllWorkflowKinds {
+		machines = append(machines, localsfn.StateMachine{
+			Name:           StateMachinePrefix + string(kind),
+			DefinitionFile: filepath.Join("statemachine", string(kind)+".asl.json"),
+			Substitutions:  map[string]string{"StepsFunctionArn": FunctionARN(FunctionSteps)},
+		})
+	}
+	s.sfnSvc, err = localsfn.Start(ctx, localsfn.Config{
+		ModuleRoot: root, Port: cfg.SFNPort, StateMachines: machines, LambdaEndpoint: lambdaURL,
+		Overrides: cfg.Overrides, StateFile: filepath.Join(s.DataDir, "executions.json"), Log: cfg.ServiceLog,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("local Step Functions service: %w", err)
+	}
+	s.SFNEndpoint = s.sfnSvc.Endpoint
+	if s.SFN, err = localsfn.NewClient(ctx, s.SFNEndpoint); err != nil {
+		return nil, err
+	}
+	s.Machines = map[domain.WorkflowKind]string{}
+	for _, kind := range domain.AllWorkflowKinds {
+		s.Machines[kind] = s.sfnSvc.StateMachineArn(StateMachinePrefix + string(kind))
+	}
+	if s.Workflows, err = workflow.NewSFN(workflow.SFNConfig{Client: s.SFN, StateMachines: s.Machines}); err != nil {
+		return nil, err
+	}
+
+	// The functions.
+	s.Steps = &steps.Steps{Store: s.Store, Driver: s.Driver, RuntimeFor: runtimeFor, Continuer: s.Workflows,
+		Config: cfg.Steps, Logger: logger.With("function", FunctionSteps)}
+	s.Reconciler = &reconciler.Reconciler{Store: s.Store, Workflows: s.Workflows, Driver: s.Driver,
+		RuntimeFor: runtimeFor, Logger: logger.With("function", FunctionReconciler)}
+	verifier, err := auth.NewVerifier(auth.Config{Disabled: cfg.AuthDisabled}, s.Store, logger.With("function", FunctionAuthorizer))
+	if err != nil {
+		return nil, err
+	}
+	api, err := httpapi.New(httpapi.Config{Store: s.Store, Starter: s.Workflows, Verifier: verifier, Logger: logger.With("function", FunctionAPI)})
+	if err != nil {
+		return nil, err
+	}
+	s.Lambda.Register(FunctionSteps, lambdalocal.FromLambda(s.Steps.Handle), lambdalocal.WithTimeout(5*time.Minute))
+	s.Lambda.Register(FunctionAPI, lambdalocal.FromLambda(api.LambdaHandler))
+	s.Lambda.Register(FunctionAuthorizer, lambdalocal.FromLambda(auth.NewAPIGatewayAuthorizer(verifier, logger).Handle))
+	s.Lambda.Register(FunctionReconciler, lambdalocal.FromLambda(func(ctx context.Context) (reconciler.Report, error) {
+		return s.Reconciler.Run(ctx)
+	}))
+
+	// The API key.
+	if s.APIKey, err = ensureAPIKey(ctx, s.Store, cfg.APIKey); err != nil {
+		return nil, err
+	}
+
+	// The API server.
+	apiAddr := cfg.APIAddr
+	if apiAddr == "" {
+		apiAddr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", apiAddr)
+	if err != nil {
+		return nil, fmt.Errorf("API address %s: %w", apiAddr, err)
+	}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	s.APIURL = "http://" + ln.Addr().String()
+	s.closers = append(s.closers, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(ctx)
+	})
+
+	// The schedule.
+	loopCtx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	if cfg.ReconcileInterval >= 0 {
+		interval := cfg.ReconcileInterval
+		if interval == 0 {
+			interval = 10 * time.Second
+		}
+		done := make(chan struct{})
+		go func() { defer close(done); s.Reconciler.Loop(loopCtx, interval) }()
+		s.closers = append(s.closers, func() error { cancel(); <-done; return nil })
+	}
+	return s, nil
+}
+
+// FunctionARN is the ARN of a local function.
+func FunctionARN(name string) string {
+	return fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", localsfn.DefaultRegion, localsfn.DefaultAccount, name)
+}
+
+func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+
+// checkPorts refuses to start when a configured port is taken, before
+// anything is started.
+func checkPorts(cfg Config) error {
+	ports := map[string]int{"DynamoDB Local": cfg.DynamoPort, "Step Functions": cfg.SFNPort, "Lambda": cfg.LambdaPort}
+	if cfg.DynamoEndpoint != "" {
+		delete(ports, "DynamoDB Local")
+	}
+	for name, port := range ports {
+		if port == 0 {
+			continue
+		}
+		ln, err := net.Listen("tcp", addr(port))
+		if err != nil {
+			return fmt.Errorf("port %d for %s is taken (choose another): %w", port, name, err)
+		}
+		_ = ln.Close()
+	}
+	if cfg.APIAddr != "" && cfg.APIAddr != "127.0.0.1:0" {
+		ln, err := net.Listen("tcp", cfg.APIAddr)
+		if err != nil {
+			return fmt.Errorf("API address %s is taken (choose another): %w", cfg.APIAddr, err)
+		}
+		_ = ln.Close()
+	}
+	return nil
+}
+
+func (s *Stack) startDynamo(ctx context.Context, cfg Config) error {
+	if cfg.DynamoEndpoint != "" {
+		s.DynamoEndpoint = cfg.DynamoEndpoint
+		return nil
+	}
+	jar, err := dynamolocal.EnsureJar(ctx, "")
+	if err != nil {
+		return err
+	}
+	opts := dynamolocal.Options{JarDir: jar, Port: cfg.DynamoPort, Stdout: cfg.ServiceLog, Stderr: cfg.ServiceLog}
+	if cfg.DataDir != "" {
+		opts.DBPath = filepath.Join(s.DataDir, "dynamodb")
+		if err := os.MkdirAll(opts.DBPath, 0o755); err != nil {
+			return err
+		}
+	}
+	s.dynamo, err = dynamolocal.Start(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("DynamoDB Local: %w", err)
+	}
+	s.DynamoEndpoint = s.dynamo.Endpoint
+	return nil
+}
+
+// localDriver builds the sample runtime and a process driver over DataDir.
+func (s *Stack) localDriver(ctx context.Context, root string, logger *slog.Logger) (*localproc.Driver, error) {
+	bin := filepath.Join(s.DataDir, "bin", "sample-runtime")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./infra/sample-runtime")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("building the sample runtime: %v\n%s", err, out)
+	}
+	d, err := localproc.New(localproc.Config{Root: filepath.Join(s.DataDir, "compute"), RuntimeBinary: bin, Logger: logger.With("component", "localproc")})
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return d.Shutdown(ctx)
+	})
+	return d, nil
+}
+
+// ensureAPIKey stores the given key (or a new one) with the write role.
+func ensureAPIKey(ctx context.Context, st *store.Dynamo, key string) (string, error) {
+	if key == "" {
+		secret, _, err := auth.CreateKey(ctx, st, store.RoleWrite, "local stack")
+		return secret, err
+	}
+	if len(key) <= len(auth.APIKeyPrefix) || key[:len(auth.APIKeyPrefix)] != auth.APIKeyPrefix {
+		return "", fmt.Errorf("SLUICE_API_KEY must start with %q", auth.APIKeyPrefix)
+	}
+	hash := auth.HashAPIKey(key)
+	if existing, err := st.GetAPIKey(ctx, hash); err == nil {
+		if existing.Role != store.RoleWrite {
+			return "", fmt.Errorf("the given API key exists with role %q; the local stack needs a write key", existing.Role)
+		}
+		return key, nil
+	}
+	err := st.PutAPIKey(ctx, store.APIKey{Hash: hash, ID: hash[:12], Role: store.RoleWrite, Description: "local stack (SLUICE_API_KEY)", CreatedAt: time.Now().UTC()})
+	if err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+		return "", err
+	}
+	return key, nil
+}
+
+// Reconcile runs one reconciler pass now.
+func (s *Stack) Reconcile(ctx context.Context) (reconciler.Report, error) {
+	return s.Reconciler.Run(ctx)
+}
+
+// StopSFN kills the Step Functions service (chaos tests); RestartSFN brings it
+// back on the same port with the executions it had persisted.
+func (s *Stack) StopSFN() error { return s.sfnSvc.Kill() }
+
+// RestartSFN restarts the Step Functions service.
+func (s *Stack) RestartSFN(ctx context.Context) error { return s.sfnSvc.Restart(ctx) }
+
+// RestartDynamo restarts DynamoDB Local (persistent stacks keep their data).
+func (s *Stack) RestartDynamo(ctx context.Context) error {
+	if s.dynamo == nil {
+		return errors.New("DynamoDB is external to this stack")
+	}
+	return s.dynamo.Restart(ctx)
+}
+
+// Close stops everything, in reverse order, and waits for it.
+func (s *Stack) Close() error {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	s.closers = nil
+	if s.sfnSvc != nil {
+		errs = append(errs, s.sfnSvc.Stop())
+		s.sfnSvc = nil
+	}
+	if s.dynamo != nil {
+		errs = append(errs, s.dynamo.Stop())
+		s.dynamo = nil
+	}
+	if s.tempDir != "" {
+		errs = append(errs, os.RemoveAll(s.tempDir))
+		s.tempDir = ""
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,257 @@
+// Package reconciler is the safety net of the level-triggered design: run on a
+// schedule (every minute on AWS), it (a) observes every provisioned pipeline —
+// the runtime's GET /status and the compute driver's check — recording runtime
+// status changes and force-stopping, with deployment_error set, a pipeline
+// whose process vanished or whose runtime reports a fatal error; and (b)
+// starts the pending workflow of every pipeline that has not converged to its
+// desired state and has no live workflow. Losing any one message or execution
+// therefore delays convergence, never breaks it.
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/compute"
+	"github.com/sluicehq/sluice/internal/domain"
+	"github.com/sluicehq/sluice/internal/runtimeclient"
+	"github.com/sluicehq/sluice/internal/steps"
+	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/workflow"
+)
+
+// Workflows is what the reconciler needs of the workflow service.
+type Workflows interface {
+	// StartAttempt starts attempt n of the workflow of p's generation (attempt
+	// 0 has the name the API uses, so starting it again is idempotent).
+	StartAttempt(ctx context.Context, p domain.Pipeline, kind domain.WorkflowKind, attempt int) (domain.WorkflowRef, error)
+	// IsRunning reports whether the execution is still running.
+	IsRunning(ctx context.Context, ref domain.WorkflowRef) (bool, error)
+	// Stop stops an execution, best effort.
+	Stop(ctx context.Context, ref domain.WorkflowRef, cause string) error
+}
+
+// Reconciler runs one pass at a time.
+type Reconciler struct {
+	Store      store.Store
+	Workflows  Workflows
+	Driver     compute.Driver
+	RuntimeFor func(location string) (steps.Runtime, error)
+	Logger     *slog.Logger
+	// PageSize of the List scan.
+	PageSize int
+}
+
+// Report counts what one pass did.
+type Report struct {
+	Pipelines        int `json:"pipelines"`
+	Observed         int `json:"observed"`
+	RuntimeChanges   int `json:"runtime_changes"`
+	ForcedStops      int `json:"forced_stops"`
+	WorkflowsStarted int `json:"workflows_started"`
+	WorkflowsStopped int `json:"workflows_stopped"`
+	Errors           int `json:"errors"`
+}
+
+func (r *Reconciler) logger() *slog.Logger {
+	if r.Logger != nil {
+		return r.Logger
+	}
+	return slog.Default()
+}
+
+// Run makes one pass over every pipeline. Errors on one pipeline are logged
+// and counted; the pass goes on with the others.
+func (r *Reconciler) Run(ctx context.Context) (Report, error) {
+	var rep Report
+	token := ""
+	size := r.PageSize
+	if size <= 0 {
+		size = 100
+	}
+	for {
+		page, next, err := r.Store.List(ctx, token, size)
+		if err != nil {
+			return rep, fmt.Errorf("list pipelines: %w", err)
+		}
+		for _, p := range page {
+			if ctx.Err() != nil {
+				return rep, ctx.Err()
+			}
+			rep.Pipelines++
+			if err := r.reconcile(ctx, p, &rep); err != nil {
+				rep.Errors++
+				r.logger().Error("reconcile failed", "pipeline", p.Name, "generation", p.Generation, "error", err.Error())
+			}
+		}
+		if next == "" {
+			return rep, nil
+		}
+		token = next
+	}
+}
+
+// Reconcile makes one pass over a single pipeline (also used after a
+// forwarded action, to observe the runtime at once).
+func (r *Reconciler) Reconcile(ctx context.Context, name string) (Report, error) {
+	var rep Report
+	p, err := r.Store.Get(ctx, name)
+	if err != nil {
+		return rep, err
+	}
+	rep.Pipelines = 1
+	return rep, r.reconcile(ctx, p, &rep)
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, p domain.Pipeline, rep *Report) error {
+	if p.ResourcesStatus == domain.ResourcesProvisioned && p.DeploymentID != nil {
+		next, err := r.observe(ctx, p, rep)
+		if err != nil {
+			return err
+		}
+		p = next
+	}
+	return r.converge(ctx, p, rep)
+}
+
+func (r *Reconciler) cause(action string) store.Cause {
+	return store.Cause{Action: action, Actor: "reconciler"}
+}
+
+// observe checks the compute and the runtime of a provisioned pipeline.
+func (r *Reconciler) observe(ctx context.Context, p domain.Pipeline, rep *Report) (domain.Pipeline, error) {
+	rep.Observed++
+	check, err := r.Driver.Check(ctx, p.Name, *p.DeploymentID)
+	if err != nil {
+		return p, fmt.Errorf("compute check: %w", err)
+	}
+	if check.State == compute.StateGone {
+		return r.forceStop(ctx, p, &domain.ErrorBody{ErrorCode: "ComputeVanished",
+			Message: "The pipeline's compute is gone: " + check.Reason, Details: map[string]any{"reason": check.Reason}}, rep)
+	}
+	if p.DeploymentLocation == nil {
+		return p, nil
+	}
+	rt, err := r.RuntimeFor(*p.DeploymentLocation)
+	if err != nil {
+		return p, err
+	}
+	report, err := rt.Status(ctx)
+	var fatal *runtimeclient.FatalError
+	switch {
+	case runtimeclient.IsTemporary(err):
+		return r.record(ctx, p, domain.ObserveRuntime(domain.RuntimeUnavailable, nil), rep)
+	case errors.As(err, &fatal):
+		if p.StopInProgress() {
+			// The stop's own workflow reports the runtime's failure.
+			return p, nil
+		}
+		code := fatal.Body.ErrorCode
+		if code == "" {
+			code = "RuntimeError"
+		}
+		return r.forceStop(ctx, p, &domain.ErrorBody{ErrorCode: code,
+			Message: "The pipeline's runtime reported a fatal error: " + fatal.Body.Message, Details: map[string]any{"http_status": fatal.StatusCode}}, rep)
+	case err != nil:
+		return p, fmt.Errorf("runtime status: %w", err)
+	}
+	return r.record(ctx, p, domain.ObserveRuntime(report.RuntimeStatus, report.StorageStatusDetails), rep)
+}
+
+func (r *Reconciler) record(ctx context.Context, p domain.Pipeline, tr domain.Transition, rep *Report) (domain.Pipeline, error) {
+	next, err := r.Store.Transition(ctx, p.Name, p.Generation, tr, r.cause("ObserveRuntime"))
+	if err != nil {
+		var sup *store.SupersededError
+		var conflict *store.ConflictError
+		if errors.As(err, &sup) || errors.As(err, &conflict) {
+			return p, nil // a user action or a workflow moved first; next pass
+		}
+		return p, err
+	}
+	if !equalRuntime(p, next) {
+		rep.RuntimeChanges++
+		r.logger().Info("runtime status observed", "pipeline", p.Name, "generation", p.Generation, "runtime_status", next.DeploymentStatus())
+	}
+	return next, nil
+}
+
+func equalRuntime(a, b domain.Pipeline) bool {
+	return a.DeploymentStatus() == b.DeploymentStatus()
+}
+
+// forceStop records the error and moves the pipeline to Stopping; converge
+// then starts the forced-stop workflow that deprovisions it.
+func (r *Reconciler) forceStop(ctx context.Context, p domain.Pipeline, cause *domain.ErrorBody, rep *Report) (domain.Pipeline, error) {
+	next, err := r.Store.Transition(ctx, p.Name, p.Generation, domain.MarkStopping(cause), r.cause("MarkStopping"))
+	if err != nil {
+		var sup *store.SupersededError
+		var conflict *store.ConflictError
+		if errors.As(err, &sup) || errors.As(err, &conflict) {
+			return p, nil
+		}
+		return p, err
+	}
+	rep.ForcedStops++
+	r.logger().Warn("pipeline force-stopped", "pipeline", p.Name, "generation", p.Generation, "error_code", cause.ErrorCode, "reason", cause.Message)
+	return next, nil
+}
+
+// converge starts the pending workflow when none is live for this generation.
+func (r *Reconciler) converge(ctx context.Context, p domain.Pipeline, rep *Report) error {
+	kind := p.PendingWorkflow()
+	if kind == "" {
+		return nil
+	}
+	attempt := 0
+	if w := p.Workflow; w != nil && w.Generation == p.Generation && w.Kind == kind {
+		running, err := r.Workflows.IsRunning(ctx, *w)
+		if err != nil {
+			return fmt.Errorf("describe %s: %w", w.ExecutionName, err)
+		}
+		if running {
+			return nil
+		}
+		attempt = workflow.AttemptOf(w.ExecutionName) + 1
+	} else if w != nil && w.Generation == p.Generation {
+		// Another kind of workflow of this generation (a suspend whose
+		// pipeline the reconciler force-stopped): it must not write again.
+		if running, err := r.Workflows.IsRunning(ctx, *w); err == nil && running {
+			if err := r.Workflows.Stop(ctx, *w, "superseded by the reconciler's "+string(kind)+" workflow"); err == nil {
+				rep.WorkflowsStopped++
+			}
+		}
+	}
+	ref, err := r.Workflows.StartAttempt(ctx, p, kind, attempt)
+	if err != nil {
+		return fmt.Errorf("start %s workflow: %w", kind, err)
+	}
+	rep.WorkflowsStarted++
+	r.logger().Info("workflow started by the reconciler", "pipeline", p.Name, "generation", p.Generation, "kind", kind, "execution", ref.ExecutionName)
+	if _, err := r.Store.SetWorkflow(ctx, p.Name, ref); err != nil {
+		var sup *store.SupersededError
+		if errors.As(err, &sup) {
+			return nil
+		}
+		return fmt.Errorf("record workflow: %w", err)
+	}
+	return nil
+}
+
+// Loop runs passes every interval until ctx ends (the local stack's schedule).
+func (r *Reconciler) Loop(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := r.Run(ctx); err != nil && ctx.Err() == nil {
+			r.logger().Error("reconciler pass failed", "error", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

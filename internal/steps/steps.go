@@ -1,0 +1,618 @@
+// Package steps holds the Go side of the lifecycle workflows: one handler per
+// Task state of statemachine/*.asl.json, dispatched by the step name that the
+// state passes in its Parameters. Every step is idempotent (Step Functions and
+// Lambda deliver at least once) and fenced by the generation its execution was
+// started for: it reads the record first and ends the execution as superseded
+// when a newer intent exists, and every status write goes through
+// store.Transition, conditional on that generation.
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sluicehq/sluice/internal/compute"
+	"github.com/sluicehq/sluice/internal/domain"
+	"github.com/sluicehq/sluice/internal/runtimeclient"
+	"github.com/sluicehq/sluice/internal/store"
+)
+
+// State is the workflow's state: the execution input, carried and extended
+// from step to step (each Task's result replaces it).
+type State struct {
+	Pipeline string `json:"pipeline"`
+	// PipelineID fences against a deleted and re-created pipeline of the same name.
+	PipelineID string              `json:"pipeline_id"`
+	Generation int64               `json:"generation"`
+	Kind       domain.WorkflowKind `json:"kind"`
+	// Continuation counts the executions this generation's workflow has
+	// continued into (bounded history, see ContinueAsNew).
+	Continuation int `json:"continuation"`
+
+	DeploymentID string    `json:"deployment_id,omitempty"`
+	Location     string    `json:"location,omitempty"`
+	Deadline     time.Time `json:"deadline,omitzero"`
+	// Observed is the runtime status seen by CheckReadiness.
+	Observed domain.RuntimeStatus `json:"observed,omitempty"`
+	// StorageDetails is the runtime's checkpoint list seen by CheckSuspend.
+	StorageDetails json.RawMessage `json:"storage_details,omitempty"`
+
+	// Loop control: Done ends a wait loop, Attempt counts its iterations in
+	// this execution, WaitSeconds is the next backoff, Continue asks for a
+	// fresh execution (the loop reached its bound).
+	Done        bool `json:"done"`
+	Attempt     int  `json:"attempt"`
+	WaitSeconds int  `json:"wait_seconds"`
+	Continue    bool `json:"continue"`
+	// AlreadyStopped: the forced stop found nothing left to do.
+	AlreadyStopped bool `json:"already_stopped,omitempty"`
+
+	// Error is set by a Catch (ResultPath $.error) before RecordError.
+	Error *CaughtError `json:"error,omitempty"`
+}
+
+// CaughtError is what a Catch puts at ResultPath: {Error, Cause}.
+type CaughtError struct {
+	Error string `json:"Error"`
+	Cause string `json:"Cause"`
+}
+
+// Request is the payload of every step invocation.
+type Request struct {
+	Step      string `json:"step"`
+	Execution string `json:"execution"`
+	State     State  `json:"state"`
+}
+
+// Runtime is the part of the runtime protocol (SPEC §7) the steps use.
+type Runtime interface {
+	Status(ctx context.Context) (runtimeclient.StatusReport, error)
+	Suspend(ctx context.Context) error
+}
+
+// Continuer starts the next execution of a workflow whose wait loop reached
+// its bound, so no execution approaches Step Functions' 25,000-event limit.
+type Continuer interface {
+	Continue(ctx context.Context, p domain.Pipeline, kind domain.WorkflowKind, continuation int) (domain.WorkflowRef, error)
+}
+
+// Config tunes the loops. Zero values take the defaults.
+type Config struct {
+	// ProvisioningTimeout bounds the start workflow's wait for a ready runtime.
+	ProvisioningTimeout time.Duration
+	// SuspendBackoff is the capped exponential backoff of the suspend wait loop.
+	SuspendBackoffBase, SuspendBackoffCap time.Duration
+	// ReadinessBackoff is the same for the start workflow's readiness loop.
+	ReadinessBackoffBase, ReadinessBackoffCap time.Duration
+	// MaxIterations bounds a wait loop within one execution; then the workflow
+	// continues in a fresh execution.
+	MaxIterations int
+}
+
+// Defaults: a suspend of 10 minutes costs about 30 iterations with a 30 s cap.
+func (c Config) withDefaults() Config {
+	if c.ProvisioningTimeout == 0 {
+		c.ProvisioningTimeout = 10 * time.Minute
+	}
+	if c.SuspendBackoffBase == 0 {
+		c.SuspendBackoffBase = time.Second
+	}
+	if c.SuspendBackoffCap == 0 {
+		c.SuspendBackoffCap = 30 * time.Second
+	}
+	if c.ReadinessBackoffBase == 0 {
+		c.ReadinessBackoffBase = time.Second
+	}
+	if c.ReadinessBackoffCap == 0 {
+		c.ReadinessBackoffCap = 10 * time.Second
+	}
+	if c.MaxIterations == 0 {
+		c.MaxIterations = 1000
+	}
+	return c
+}
+
+// Steps runs the workflow steps.
+type Steps struct {
+	Store      store.Store
+	Driver     compute.Driver
+	RuntimeFor func(location string) (Runtime, error)
+	Continuer  Continuer
+	Config     Config
+	Logger     *slog.Logger
+	Now        func() time.Time
+	// Rand returns a float in [0,1) for backoff jitter.
+	Rand func() float64
+}
+
+func (s *Steps) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Steps) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// Names of the steps, as the ASL passes them.
+const (
+	StepMarkProvisioning   = "MarkProvisioning"
+	StepProvision          = "Provision"
+	StepCheckReadiness     = "CheckReadiness"
+	StepMarkProvisioned    = "MarkProvisioned"
+	StepMarkSuspending     = "MarkSuspending"
+	StepRequestSuspend     = "RequestSuspend"
+	StepCheckSuspend       = "CheckSuspend"
+	StepMarkSuspended      = "MarkSuspended"
+	StepMarkStopping       = "MarkStopping"
+	StepRecordError        = "RecordError"
+	StepDeprovision        = "Deprovision"
+	StepMarkStopped        = "MarkStopped"
+	StepClearStorage       = "ClearStorage"
+	StepMarkStorageCleared = "MarkStorageCleared"
+	StepContinueAsNew      = "ContinueAsNew"
+)
+
+// Handle dispatches one step invocation. It is the Lambda handler.
+func (s *Steps) Handle(ctx context.Context, req Request) (State, error) {
+	st := req.State
+	log := s.logger().With("step", req.Step, "pipeline", st.Pipeline, "generation", st.Generation, "execution", req.Execution)
+	handlers := map[string]func(context.Context, Request) (State, error){
+		StepMarkProvisioning:   s.markProvisioning,
+		StepProvision:          s.provision,
+		StepCheckReadiness:     s.checkReadiness,
+		StepMarkProvisioned:    s.markProvisioned,
+		StepMarkSuspending:     s.markSuspending,
+		StepRequestSuspend:     s.requestSuspend,
+		StepCheckSuspend:       s.checkSuspend,
+		StepMarkSuspended:      s.markSuspended,
+		StepMarkStopping:       s.markStopping,
+		StepRecordError:        s.recordError,
+		StepDeprovision:        s.deprovision,
+		StepMarkStopped:        s.markStopped,
+		StepClearStorage:       s.clearStorage,
+		StepMarkStorageCleared: s.markStorageCleared,
+		StepContinueAsNew:      s.continueAsNew,
+	}
+	h, ok := handlers[req.Step]
+	if !ok {
+		return st, permanent("UnknownStep", fmt.Sprintf("unknown workflow step %q", req.Step), nil)
+	}
+	if st.Pipeline == "" {
+		return st, permanent("InvalidStepInput", "the step input names no pipeline", nil)
+	}
+	out, err := h(ctx, req)
+	switch {
+	case err == nil:
+		log.Info("step done", "done", out.Done, "attempt", out.Attempt)
+	default:
+		log.Warn("step failed", "error_type", fmt.Sprintf("%T", err), "error", err.Error())
+	}
+	return out, err
+}
+
+func (s *Steps) cause(req Request) store.Cause {
+	return store.Cause{Action: req.Step, Actor: "workflow", Execution: req.Execution}
+}
+
+// current reads the record and fences on the generation.
+func (s *Steps) current(ctx context.Context, st State) (domain.Pipeline, error) {
+	p, err := s.Store.Get(ctx, st.Pipeline)
+	if err != nil {
+		return p, s.storeError("read", err)
+	}
+	if st.PipelineID != "" && p.ID != st.PipelineID {
+		return p, &NotApplicableError{Pipeline: st.Pipeline, Reason: "the pipeline was deleted and re-created"}
+	}
+	if p.Generation != st.Generation {
+		return p, &SupersededError{Pipeline: st.Pipeline, Generation: st.Generation, Current: p.Generation}
+	}
+	return p, nil
+}
+
+// transition applies a fenced status write and maps the store's outcomes to
+// the step errors.
+func (s *Steps) transition(ctx context.Context, req Request, tr domain.Transition) (domain.Pipeline, error) {
+	if id := req.State.PipelineID; id != "" {
+		inner := tr
+		tr = func(p domain.Pipeline, now time.Time) (domain.Pipeline, error) {
+			if p.ID != id {
+				return domain.Pipeline{}, &domain.UnexpectedStatusError{Transition: req.Step + " (the pipeline was re-created)",
+					Status: p.DeploymentStatus(), Desired: p.DeploymentDesiredStatus()}
+			}
+			return inner(p, now)
+		}
+	}
+	p, err := s.Store.Transition(ctx, req.State.Pipeline, req.State.Generation, tr, s.cause(req))
+	var sup *store.SupersededError
+	var conflict *store.ConflictError
+	switch {
+	case err == nil:
+		return p, nil
+	case errors.As(err, &sup):
+		return sup.Current, &SupersededError{Pipeline: req.State.Pipeline, Generation: req.State.Generation, Current: sup.Current.Generation}
+	case errors.As(err, &conflict):
+		return conflict.Current, &NotApplicableError{Pipeline: req.State.Pipeline, Reason: conflict.Error()}
+	}
+	return p, s.storeError(req.Step, err)
+}
+
+func (s *Steps) storeError(op string, err error) error {
+	var de *domain.Error
+	if errors.As(err, &de) && de.Code == domain.CodeUnknownPipelineName {
+		// The pipeline was deleted: nothing left to drive.
+		return &NotApplicableError{Reason: "the pipeline no longer exists"}
+	}
+	return &TemporaryError{Step: op, Cause: err.Error()}
+}
+
+func (s *Steps) runtime(location string) (Runtime, error) {
+	if location == "" {
+		return nil, permanent("NoDeploymentLocation", "the pipeline has no deployment location", nil)
+	}
+	rt, err := s.RuntimeFor(location)
+	if err != nil {
+		return nil, permanent("InvalidDeploymentLocation", err.Error(), nil)
+	}
+	return rt, nil
+}
+
+// backoff is capped exponential backoff with equal jitter: half the delay is
+// fixed, so a loop never spins, and half is random, so a fleet of pipelines
+// stopped together does not poll in lockstep.
+func (s *Steps) backoff(attempt int, base, limit time.Duration) int {
+	d := base
+	for i := 0; i < attempt && d < limit; i++ {
+		d *= 2
+	}
+	d = min(d, limit)
+	r := rand.Float64
+	if s.Rand != nil {
+		r = s.Rand
+	}
+	secs := d.Seconds()/2 + r()*d.Seconds()/2
+	return max(1, int(secs+0.5))
+}
+
+// deploymentIDFor is deterministic per pipeline id and generation, so a
+// repeated MarkProvisioning step provisions the same deployment.
+func deploymentIDFor(p domain.Pipeline) string {
+	return uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "sluice/%s/%d", p.ID, p.Generation)).String()
+}
+
+func (s *Steps) markProvisioning(ctx context.Context, req Request) (State, error) {
+	st := req.State
+	p, err := s.current(ctx, st)
+	if err != nil {
+		return st, err
+	}
+	id := deploymentIDFor(p)
+	if _, err := s.transition(ctx, req, domain.MarkProvisioning(id)); err != nil {
+		return st, err
+	}
+	st.DeploymentID = id
+	if st.Deadline.IsZero() {
+		st.Deadline = s.now().Add(s.Config.withDefaults().ProvisioningTimeout)
+	}
+	st.Attempt, st.Done = 0, false
+	return st, nil
+}
+
+func (s *Steps) provision(ctx context.Context, req Request) (State, error) {
+	st := req.State
+	p, err := s.current(ctx, st)
+	if err != nil {
+		return st, err
+	}
+	initial := domain.InitialRunning
+	if p.DeploymentInitial != nil {
+		initial = *p.DeploymentInitial
+	}
+	dep, err := s.Driver.Provision(ctx, compute.ProvisionRequest{
+		Pipeline: p.Name, PipelineID: p.ID, DeploymentID: st.DeploymentID, RuntimeConfig: p.RuntimeConfig, Initial: string(initial),
+	})
+	if err != nil {
+		return st, s.computeError("provision", err)
+	}
+	// Fence again: a forced stop that arrived while provisioning deprovisions
+	// by the deployment id recorded before; if it already ran, clean up here.
+	if _, err := s.current(ctx, st); err != nil {
+		var sup *SupersededError
+		if errors.As(err, &sup) {
+			if derr := s.Driver.Deprovision(ctx, p.Name, st.DeploymentID); derr != nil {
+				return st, s.computeError("deprovision superseded deployment", derr)
+			}
+		}
+		return st, err
+	}
+	st.Location = dep.Location
+	return st, nil
+}
+
+func (s *Steps) computeError(op string, err error) error {
+	if errors.Is(err, compute.ErrTemporary) {
+		return &TemporaryError{Step: op, Cause: err.Error()}
+	}
+	return permanent("ComputeError", fmt.Sprintf("%s failed: %v", op, err), nil)
+}
+
+func (s *Steps) checkReadiness(ctx context.Context, req Request) (State, error) {
+	st := req.State
+	cfg := s.Config.withDefaults()
+	if _, err := s.current(ctx, st); err != nil {
+		return st, err
+	}
+	if !st.Deadline.IsZero() && s.now().After(st.Deadline) {
+		return st, permanent("ProvisioningTimeout",
+			fmt.Sprintf("the runtime did not become ready within %s of provisioning", cfg.ProvisioningTimeout), nil)
+	}
+	st.Attempt++
+	st.WaitSeconds = s.backoff(st.Attempt-1, cfg.ReadinessBackoffBase, cfg.ReadinessBackoffCap)
+	check, err := s.Driver.Check(ctx, st.Pipeline, st.DeploymentID)
+	if err != nil {
+		return st, s.computeError("check", err)
+	}
+	if check.State == compute.StateGone {
+		return st, permanent("ComputeVanished", "the pipeline's compute exited while starting: "+check.Reason, nil)
+	}
+	if st.Location == "" {
+		st.Location = check.Location
+	}
+	if st.Location == "" || check.State == compute.StateStarting && check.Location == "" {
+		return st, nil
+	}
+	rt, err := s.runtime(st.Location)
+	if err != nil {
+		return st, err
+	}
+	report, err := rt.Status(ctx)
+	switch {
+	case runtimeclient.IsTemporary(err):
+		return st, nil
+	case err != nil:
+		return st, runtimeFailure("the runtime failed while starting", err)
+	}
+	switch report.RuntimeStatus {
+	case domain.RuntimeRunning, domain.RuntimePaused:
+		st.Done, st.Observed = true, report.RuntimeStatus
+	case domain.RuntimeSuspending, domain.RuntimeSuspended:
+		return st, permanent("UnexpectedRuntimeStatus", fmt.Sprintf("a new runtime reported %s", report.RuntimeStatus), nil)
+	}
+	if st.Attempt >= cfg.MaxIterations && !st.Done {
+		st.Continue = true
+	}
+	return st, nil
+}
+
+// runtimeFailure keeps the runtime's own error body as the deployment error.
+func runtimeFailure(context string, err error) error {
+	var fatal *runtimeclient.FatalError
+	if errors.As(err, &fatal) {
+		details := map[string]any{"http_status": fatal.StatusCode, "runtime_call": fatal.Op}
+		if len(fatal.Body.Details) > 0 {
+			var d any
+			if json.Unmarshal(fatal.Body.Details, &d) == nil {
+				details["runtime_details"] = d
+			}
+		}
+		code := fatal.Body.ErrorCode
+		if code == "" {
+			code = "RuntimeError"
+		}
+		msg := fatal.Body.Message
+		if msg == "" {
+			msg = context
+		}
+		return permanent(code, msg, details)
+	}
+	return permanent("RuntimeError", fmt.Sprintf("%s: %v", context, err), nil)
+}
+
+func (s *Steps) markProvisioned(ctx context.Context, req Request) (State, error) {
+	st := req.State
+	_, err := s.transition(ctx, req, domain.MarkProvisioned(st.Location, st.Observed))
+	return st, err
+}
+
+func (s *Steps) markSuspending(ctx context.Context, req Request) (State, error) {
+	st := req.State
+	p, err := s.transition(ctx, req, domain.MarkSuspending())
+	if err != nil {
+		return st, err
+	}
+	if p.DeploymentID != nil {
+		st.DeploymentID = *p.DeploymentID
+	}
+	if p.DeploymentLocation != nil {
+		st.Location = *p.DeploymentLocation
+	}
+	st.Attempt, st.Done = 0, false
+	return st, nil
+}
+
+func (s *Steps) requestSuspend(ctx context.Context, req Request) (State, error) {
+	st := req.State
+	if _, err := s.current(ctx, st); err != nil {
+		return st, err
+	}
+	rt, err := s.runtime(st.Location)
+	if err != nil {
+		return st, err
+	}
+	// A temporarily unable runtime is not an error here: the wait loop keeps
+	// asking until it accepts.
+	if err := rt.Suspend(ctx); err != nil && !runtimeclient.IsTemporary(err) {
+		return st, runtimeFailure("the runtime refused to suspend", err)
+	}
+	return st, nil
+}
+
+func (s *Steps) checkSuspend(ctx context.Context, req Request) (State, error) {
+	st := req.State
+	cfg := s.Config.withDefaults()
+	p, err := s.current(ctx, st)
+	if err != nil {
+		return st, err
+	}
+	if p.ResourcesDesiredStatus == domain.ResourcesDesiredStopped && (p.RuntimeStatus == nil || *p.RuntimeStatus != domain.RuntimeSuspended) {
+		return st, &NotApplicableError{Pipeline: p.Name, Reason: "the pipeline is being force-stopped"}
+	}
+	st.Attempt++
+	st.WaitSeconds = s.backoff(st.Attempt-1, cfg.SuspendBackoffBase, cfg.SuspendBackoffCap)
+	rt, err := s.runtime(st.Location)
+	if err != nil {
+		return st, err
+	}
+	report, err := rt.Status(ctx)
+	switch {
+	case runtimeclient.IsTemporary(err):
+		// Unreachable or 503: keep trying.
+	case err != nil:
+		return st, runtimeFailure("the suspend failed", err)
+	case report.RuntimeStatus == domain.RuntimeSuspended:
+		st.Done = true
+		st.StorageDetails = report.StorageStatusDetails
+		return st, nil
+	case report.RuntimeStatus != domain.RuntimeSuspending:
+		// The runtime never registered the request (it was unavailable, or
+		// restarted): ask again; the request is idempotent.
+		if err := rt.Suspend(ctx); err != nil && !runtimeclient.IsTemporary(err) {
+			return st, runtimeFailure("the runtime refused to suspend", err)
+		}
+	}
+	if st.Attempt >= cfg.MaxIterations {
+		st.Continue = true
+	}
+	return st, nil
+}
+
+func (s *Steps) markSuspended(ctx context.Context, req Request) (State, error) {
+	st := req.State
+	details := st.StorageDetails
+	if len(details) > domain.MaxStorageDetailsBytes {
+		details = nil
+	}
+	p, err := s.transition(ctx, req, domain.MarkSuspended(details))
+	if err == nil && p.DeploymentID != nil {
+		st.DeploymentID = *p.DeploymentID
+	}
+	return st, err
+}
+
+func (s *Steps) markStopping(ctx context.Context, req Request) (State, error) {
+	st := req.State
+	p, err := s.current(ctx, st)
+	if err != nil {
+		return st, err
+	}
+	if p.ResourcesStatus == domain.ResourcesStopped {
+		st.AlreadyStopped = true
+		return st, nil
+	}
+	if p, err = s.transition(ctx, req, domain.MarkStopping(nil)); err != nil {
+		return st, err
+	}
+	if p.DeploymentID != nil {
+		st.DeploymentID = *p.DeploymentID
+	}
+	return st, nil
+}
+
+func (s *Steps) recordError(ctx context.Context, req Request) (State, error) {
+	st := req.State
+	p, err := s.current(ctx, st)
+	if err != nil {
+		return st, err
+	}
+	if p.ResourcesStatus == domain.ResourcesStopped {
+		st.AlreadyStopped = true
+		return st, nil
+	}
+	if p, err = s.transition(ctx, req, domain.MarkStopping(causeFromCatch(st.Error))); err != nil {
+		return st, err
+	}
+	if p.DeploymentID != nil {
+		st.DeploymentID = *p.DeploymentID
+	}
+	return st, nil
+}
+
+func (s *Steps) deprovision(ctx context.Context, req Request) (State, error) {
+	st := req.State
+	p, err := s.current(ctx, st)
+	if err != nil {
+		return st, err
+	}
+	id := st.DeploymentID
+	if id == "" && p.DeploymentID != nil {
+		id = *p.DeploymentID
+	}
+	if id == "" {
+		return st, nil // never provisioned
+	}
+	if err := s.Driver.Deprovision(ctx, p.Name, id); err != nil {
+		return st, s.computeError("deprovision", err)
+	}
+	return st, nil
+}
+
+func (s *Steps) markStopped(ctx context.Context, req Request) (State, error) {
+	_, err := s.transition(ctx, req, domain.MarkStopped())
+	return req.State, err
+}
+
+func (s *Steps) clearStorage(ctx context.Context, req Request) (State, error) {
+	st := req.State
+	p, err := s.current(ctx, st)
+	if err != nil {
+		return st, err
+	}
+	if p.StorageStatus != domain.StorageClearing {
+		return st, &NotApplicableError{Pipeline: p.Name, Reason: "storage is not being cleared"}
+	}
+	if err := s.Driver.ClearStorage(ctx, p.Name, p.ID); err != nil {
+		return st, s.computeError("clear storage", err)
+	}
+	return st, nil
+}
+
+func (s *Steps) markStorageCleared(ctx context.Context, req Request) (State, error) {
+	_, err := s.transition(ctx, req, domain.MarkStorageCleared())
+	return req.State, err
+}
+
+// continueAsNew starts the next execution of this generation's workflow and
+// records it; this execution then ends. The new execution starts its loop
+// again (a suspend request is idempotent, a readiness check is a read).
+func (s *Steps) continueAsNew(ctx context.Context, req Request) (State, error) {
+	st := req.State
+	p, err := s.current(ctx, st)
+	if err != nil {
+		return st, err
+	}
+	ref, err := s.Continuer.Continue(ctx, p, st.Kind, st.Continuation+1)
+	if err != nil {
+		return st, &TemporaryError{Step: StepContinueAsNew, Cause: err.Error()}
+	}
+	if _, err := s.Store.SetWorkflow(ctx, p.Name, ref); err != nil {
+		var sup *store.SupersededError
+		if errors.As(err, &sup) {
+			return st, &SupersededError{Pipeline: p.Name, Generation: st.Generation, Current: sup.Current.Generation}
+		}
+		return st, s.storeError(StepContinueAsNew, err)
+	}
+	st.Continuation++
+	return st, nil
+}
