@@ -21,7 +21,7 @@ create-key generates an API key, stores its SHA-256 hash and prints the key
 once on stdout (nothing else goes to stdout). The table defaults to $SLUICE_TABLE.
 `
 
-// RunAdmin is the admin CLI (functions/admin): args without the program
+// RunAdmin is the admin CLI (infra/admin): args without the program
 // name. It returns the process exit code: 0 done, 1 failed, 2 usage error.
 // Only the new key is written to stdout; everything else goes to stderr.
 func RunAdmin(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, open OpenKeyStore) int {

@@ -1,7 +1,7 @@
 // Command admin is Sluice's operator CLI. It is not a Lambda: run it from a
 // shell with AWS credentials for the table (or against DynamoDB Local).
 //
-//	go run ./functions/admin create-key --role write --description "CI deployer" [--table T] [--endpoint-url URL]
+//	go run ./infra/admin create-key --role write --description "CI deployer" [--table T] [--endpoint-url URL]
 //
 // create-key generates an API key (auth.CreateKey), stores only its SHA-256
 // hash in the table and prints the key once on stdout; notes go to stderr.
