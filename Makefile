@@ -1,11 +1,12 @@
-# Sluice: make test (the whole suite), make lint, make bench.
+# Sluice: make test (the whole suite), make lint, make bench, make build.
 SHELL := /bin/bash
 GO ?= go
 # -race everywhere: the store and workflow code is concurrent by nature.
 TEST_FLAGS ?= -race -count=1 -timeout 15m
 PKGS := ./...
 
-.PHONY: test lint fmt vet bench tidy dynamodb-local
+.PHONY: test lint fmt vet bench sizes tidy dynamodb-local build asl-validate deploy \
+	build-ApiFunction build-AuthorizerFunction build-StepsFunction build-ReconcilerFunction
 
 test:
 	$(GO) test $(TEST_FLAGS) $(PKGS)
@@ -14,6 +15,7 @@ lint: vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	cfn-lint template.yaml
+	$(MAKE) --no-print-directory asl-validate
 
 vet:
 	$(GO) vet $(PKGS)
@@ -25,9 +27,68 @@ fmt:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s $(PKGS)
 
+# The Lambda smoke test with the linux/arm64 bootstrap size budget (12 MiB):
+# cross-compiling every dependency once more is too slow for make test.
+sizes:
+	SLUICE_SIZE_CHECK=1 $(GO) test -count=1 -v -run TestLambdasUnderRIE ./internal/lambdasmoke/ | grep -E "function|bootstrap|MiB|ok|FAIL|PASS"
+
 tidy:
 	$(GO) mod tidy
 
 # Fetch DynamoDB Local (from the npm package amplify-dynamodb-simulator) into .cache/.
 dynamodb-local:
 	infra/dynamodb-local.sh fetch
+
+# --- Lambdas -----------------------------------------------------------------
+# The Lambda functions of template.yaml (functions/<name>, each a Go main
+# package). Built as AWS runs them: provided.al2023 on arm64, the binary named
+# bootstrap, no RPC mode (lambda.norpc), static, stripped.
+LAMBDAS := api authorizer steps reconciler
+LAMBDA_BUILD = GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags "-s -w"
+
+# All of them into bin/<name>/bootstrap.
+build:
+	@set -e; for fn in $(LAMBDAS); do \
+		echo "build bin/$$fn/bootstrap"; \
+		$(LAMBDA_BUILD) -o bin/$$fn/bootstrap ./functions/$$fn; \
+	done
+
+# SAM's makefile builder (Metadata BuildMethod: makefile) runs
+# `make build-<LogicalId>` with ARTIFACTS_DIR set; internal/samtemplate checks
+# that every function of template.yaml has its target here.
+ARTIFACTS_DIR ?= $(error ARTIFACTS_DIR is not set: sam build sets it; use `make build` for local binaries)
+
+build-ApiFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/api
+
+build-AuthorizerFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/authorizer
+
+build-StepsFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/steps
+
+build-ReconcilerFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/reconciler
+
+# --- State machine definitions -----------------------------------------------
+# asl-validator, pinned in its own package.json and installed with npm ci into
+# the git-ignored node_modules/ beside it (the Go test in internal/samtemplate
+# uses the same install, so `make test` validates the ASL too).
+ASL_VALIDATOR_DIR := internal/samtemplate/testdata/asl-validator
+ASL_VALIDATOR := $(ASL_VALIDATOR_DIR)/node_modules/.bin/asl-validator
+
+$(ASL_VALIDATOR): $(ASL_VALIDATOR_DIR)/package.json $(ASL_VALIDATOR_DIR)/package-lock.json
+	npm ci --prefix $(ASL_VALIDATOR_DIR) --no-audit --no-fund
+	@touch $@
+
+asl-validate: $(ASL_VALIDATOR)
+	$(ASL_VALIDATOR) $(addprefix --json-path ,$(wildcard statemachine/*.asl.json))
+
+# --- Deploy --------------------------------------------------------------------
+# Needs the AWS SAM CLI and AWS credentials; see internal/samtemplate/DEPLOY.md
+# for the parameters. samconfig.toml holds the defaults.
+deploy:
+	@echo "Deploy: sam build && sam deploy --guided   (parameters: internal/samtemplate/DEPLOY.md)"
+	@command -v sam >/dev/null || { echo "deploy: the AWS SAM CLI (sam) is not installed; nothing deployed" >&2; exit 1; }
+	sam build
+	sam deploy --guided
