@@ -44,6 +44,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/httpapi"
+	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/obs"
 	"github.com/sluicehq/sluice/internal/runtimeclient"
 	"github.com/sluicehq/sluice/internal/store"
@@ -118,5 +119,6 @@ func setup(getenv func(string) string, awsCfg aws.Config, logger *slog.Logger) (
 		Verifier:        verifier,
 		RuntimeTimeouts: runtimeclient.Timeouts{Checkpoint: checkpoint},
 		Logger:          logger,
+		Metrics:         metrics.New(os.Stdout),
 	})
 }

@@ -474,8 +474,16 @@ func (h *Handler) stop(ctx context.Context, c *call) (Response, error) {
 	if err != nil {
 		return Response{}, err
 	}
-	resp, _, err := h.lifecycle(ctx, c, "stop?force="+strconv.FormatBool(force), http.StatusAccepted,
-		func(p domain.Pipeline, now time.Time) (domain.Outcome, error) { return domain.Stop(p, force, now) })
+	var accepted domain.Outcome
+	resp, after, err := h.lifecycle(ctx, c, "stop?force="+strconv.FormatBool(force), http.StatusAccepted,
+		func(p domain.Pipeline, now time.Time) (domain.Outcome, error) {
+			out, err := domain.Stop(p, force, now)
+			accepted = out
+			return out, err
+		})
+	if err == nil && accepted.Write && h.metrics != nil {
+		h.metrics.StopRequested(ctx, after.Name, after.Generation, force)
+	}
 	return resp, err
 }
 

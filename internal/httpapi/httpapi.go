@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sluicehq/sluice/internal/metrics"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -86,6 +87,8 @@ type Config struct {
 	MaxAttempts int
 	// SideEffectTimeout: DefaultSideEffectTimeout when zero.
 	SideEffectTimeout time.Duration
+	// Metrics receives the StopRequested metric (EMF). Nil: none.
+	Metrics *metrics.Emitter
 }
 
 // Handler serves the API. It is safe for concurrent use.
@@ -99,6 +102,7 @@ type Handler struct {
 	newID       func() string
 	maxAttempts int
 	sideTimeout time.Duration
+	metrics     *metrics.Emitter
 	routes      []*route
 }
 
@@ -113,6 +117,7 @@ func New(cfg Config) (*Handler, error) {
 	h := &Handler{
 		store: cfg.Store, starter: cfg.Starter, verifier: cfg.Verifier, runtimes: cfg.Runtimes,
 		log: cfg.Logger, now: cfg.Now, newID: cfg.NewID, maxAttempts: cfg.MaxAttempts, sideTimeout: cfg.SideEffectTimeout,
+		metrics: cfg.Metrics,
 	}
 	if h.runtimes == nil {
 		h.runtimes = RuntimeClientDialer(cfg.RuntimeTimeouts, nil)
