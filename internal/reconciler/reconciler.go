@@ -107,14 +107,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, name string) (Report, error)
 }
 
 func (r *Reconciler) reconcile(ctx context.Context, p domain.Pipeline, rep *Report) error {
+	forced := false
 	if p.ResourcesStatus == domain.ResourcesProvisioned && p.DeploymentID != nil {
+		before := rep.ForcedStops
 		next, err := r.observe(ctx, p, rep)
 		if err != nil {
 			return err
 		}
-		p = next
+		p, forced = next, rep.ForcedStops > before
 	}
-	return r.converge(ctx, p, rep)
+	return r.converge(ctx, p, forced, rep)
 }
 
 func (r *Reconciler) cause(action string) store.Cause {
@@ -200,7 +202,8 @@ func (r *Reconciler) forceStop(ctx context.Context, p domain.Pipeline, cause *do
 }
 
 // converge starts the pending workflow when none is live for this generation.
-func (r *Reconciler) converge(ctx context.Context, p domain.Pipeline, rep *Report) error {
+// forced: this pass has just force-stopped p.
+func (r *Reconciler) converge(ctx context.Context, p domain.Pipeline, forced bool, rep *Report) error {
 	kind := p.PendingWorkflow()
 	if kind == "" {
 		return nil
@@ -216,9 +219,22 @@ func (r *Reconciler) converge(ctx context.Context, p domain.Pipeline, rep *Repor
 		}
 		attempt = workflow.AttemptOf(w.ExecutionName) + 1
 	} else if w != nil && w.Generation == p.Generation {
-		// Another kind of workflow of this generation (a suspend whose
-		// pipeline the reconciler force-stopped): it must not write again.
-		if running, err := r.Workflows.IsRunning(ctx, *w); err == nil && running {
+		// Another kind of workflow of this generation is recorded.
+		running, err := r.Workflows.IsRunning(ctx, *w)
+		if err != nil {
+			return fmt.Errorf("describe %s: %w", w.ExecutionName, err)
+		}
+		if running {
+			if !forced {
+				// It is driving this generation's stop itself (a start or
+				// suspend that failed goes through RecordError, Deprovision
+				// and MarkStopped), or it will find its work not applicable
+				// and end, after which a later pass starts the stop. Stopping
+				// it here would abort it midway and deprovision twice.
+				return nil
+			}
+			// This pass force-stopped the pipeline under it (a suspend whose
+			// process vanished): it must not write again.
 			if err := r.Workflows.Stop(ctx, *w, "superseded by the reconciler's "+string(kind)+" workflow"); err == nil {
 				rep.WorkflowsStopped++
 			}

@@ -2,6 +2,8 @@ package steps
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -36,8 +38,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		*d.dst = parsed
 	}
 	if v := getenv(EnvMaxLoopIterations); v != "" {
-		var n int
-		if _, err := fmt.Sscanf(v, "%d", &n); err != nil || n <= 0 {
+		// strconv, not Sscanf: "10s" or "3e2" is a mistake to report, not 10 or 3.
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n <= 0 {
 			return c, fmt.Errorf("$%s: %q is not a positive integer", EnvMaxLoopIterations, v)
 		}
 		c.MaxIterations = n

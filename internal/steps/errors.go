@@ -3,6 +3,7 @@ package steps
 import (
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/sluicehq/sluice/internal/domain"
 )
@@ -94,9 +95,14 @@ func causeFromCatch(c *CaughtError) *domain.ErrorBody {
 	return &domain.ErrorBody{ErrorCode: "WorkflowFailed", Message: fmt.Sprintf("%s: %s", c.Error, truncate(message, 1000)), Details: map[string]any{"error": c.Error}}
 }
 
+// truncate cuts s to at most n bytes, on a rune boundary (a deployment error
+// message stays valid UTF-8).
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }

@@ -51,8 +51,10 @@ type State struct {
 	Attempt     int  `json:"attempt"`
 	WaitSeconds int  `json:"wait_seconds"`
 	Continue    bool `json:"continue"`
-	// AlreadyStopped: the forced stop found nothing left to do.
-	AlreadyStopped bool `json:"already_stopped,omitempty"`
+	// AlreadyStopped: the forced stop found nothing left to do. Never
+	// omitted: the IsAlreadyStopped Choice state reads it, and a Choice on a
+	// path that is absent fails the execution (States.Runtime).
+	AlreadyStopped bool `json:"already_stopped"`
 
 	// Error is set by a Catch (ResultPath $.error) before RecordError.
 	Error *CaughtError `json:"error,omitempty"`
@@ -299,13 +301,20 @@ func (s *Steps) markProvisioning(ctx context.Context, req Request) (State, error
 		return st, err
 	}
 	id := deploymentIDFor(p)
-	if _, err := s.transition(ctx, req, domain.MarkProvisioning(id)); err != nil {
+	if p, err = s.transition(ctx, req, domain.MarkProvisioning(id)); err != nil {
 		return st, err
 	}
 	st.DeploymentID = id
-	if st.Deadline.IsZero() {
-		st.Deadline = s.now().Add(s.Config.withDefaults().ProvisioningTimeout)
+	// The provisioning timeout counts from when the pipeline entered
+	// Provisioning, as the record says, not from this execution's start: an
+	// execution that continues the readiness loop, or that the reconciler
+	// restarted, starts here again and must keep the original deadline (and
+	// a repeated step computes the same one).
+	entered := p.ResourcesStatusSince
+	if p.ResourcesStatus != domain.ResourcesProvisioning || entered.IsZero() {
+		entered = s.now()
 	}
+	st.Deadline = entered.Add(s.Config.withDefaults().ProvisioningTimeout)
 	st.Attempt, st.Done = 0, false
 	return st, nil
 }
@@ -360,6 +369,14 @@ func (s *Steps) checkReadiness(ctx context.Context, req Request) (State, error) 
 	}
 	st.Attempt++
 	st.WaitSeconds = s.backoff(st.Attempt-1, cfg.ReadinessBackoffBase, cfg.ReadinessBackoffCap)
+	// notYet ends an iteration that found the runtime not ready, whatever
+	// the reason: the loop's bound applies to every such iteration.
+	notYet := func() (State, error) {
+		if st.Attempt >= cfg.MaxIterations {
+			st.Continue = true
+		}
+		return st, nil
+	}
 	check, err := s.Driver.Check(ctx, st.Pipeline, st.DeploymentID)
 	if err != nil {
 		return st, s.computeError("check", err)
@@ -371,7 +388,7 @@ func (s *Steps) checkReadiness(ctx context.Context, req Request) (State, error) 
 		st.Location = check.Location
 	}
 	if st.Location == "" || check.State == compute.StateStarting && check.Location == "" {
-		return st, nil
+		return notYet()
 	}
 	rt, err := s.runtime(st.Location)
 	if err != nil {
@@ -380,20 +397,18 @@ func (s *Steps) checkReadiness(ctx context.Context, req Request) (State, error) 
 	report, err := rt.Status(ctx)
 	switch {
 	case runtimeclient.IsTemporary(err):
-		return st, nil
+		return notYet()
 	case err != nil:
 		return st, runtimeFailure("the runtime failed while starting", err)
 	}
 	switch report.RuntimeStatus {
 	case domain.RuntimeRunning, domain.RuntimePaused:
 		st.Done, st.Observed = true, report.RuntimeStatus
+		return st, nil
 	case domain.RuntimeSuspending, domain.RuntimeSuspended:
 		return st, permanent("UnexpectedRuntimeStatus", fmt.Sprintf("a new runtime reported %s", report.RuntimeStatus), nil)
 	}
-	if st.Attempt >= cfg.MaxIterations && !st.Done {
-		st.Continue = true
-	}
-	return st, nil
+	return notYet()
 }
 
 // runtimeFailure keeps the runtime's own error body as the deployment error.
@@ -426,11 +441,24 @@ func (s *Steps) markProvisioned(ctx context.Context, req Request) (State, error)
 	return st, err
 }
 
+// suspended: the suspend already succeeded (MarkSuspended was written; the
+// resources are Stopping and only the deprovisioning is left). An execution
+// restarted or continued after that point finds it so, and must go on to
+// Deprovision rather than ask the runtime again or end as not applicable.
+func suspended(p domain.Pipeline) bool {
+	return p.RuntimeStatus != nil && *p.RuntimeStatus == domain.RuntimeSuspended
+}
+
 func (s *Steps) markSuspending(ctx context.Context, req Request) (State, error) {
 	st := req.State
-	p, err := s.transition(ctx, req, domain.MarkSuspending())
+	p, err := s.current(ctx, st)
 	if err != nil {
 		return st, err
+	}
+	if !suspended(p) {
+		if p, err = s.transition(ctx, req, domain.MarkSuspending()); err != nil {
+			return st, err
+		}
 	}
 	if p.DeploymentID != nil {
 		st.DeploymentID = *p.DeploymentID
@@ -444,8 +472,12 @@ func (s *Steps) markSuspending(ctx context.Context, req Request) (State, error) 
 
 func (s *Steps) requestSuspend(ctx context.Context, req Request) (State, error) {
 	st := req.State
-	if _, err := s.current(ctx, st); err != nil {
+	p, err := s.current(ctx, st)
+	if err != nil {
 		return st, err
+	}
+	if suspended(p) {
+		return st, nil
 	}
 	rt, err := s.runtime(st.Location)
 	if err != nil {
@@ -466,7 +498,12 @@ func (s *Steps) checkSuspend(ctx context.Context, req Request) (State, error) {
 	if err != nil {
 		return st, err
 	}
-	if p.ResourcesDesiredStatus == domain.ResourcesDesiredStopped && (p.RuntimeStatus == nil || *p.RuntimeStatus != domain.RuntimeSuspended) {
+	if suspended(p) {
+		// Recorded before (the checkpoint list with it): nothing to ask.
+		st.Done = true
+		return st, nil
+	}
+	if p.ResourcesDesiredStatus == domain.ResourcesDesiredStopped {
 		return st, &NotApplicableError{Pipeline: p.Name, Reason: "the pipeline is being force-stopped"}
 	}
 	st.Attempt++

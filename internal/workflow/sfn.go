@@ -119,8 +119,21 @@ func (s *SFN) StartAttempt(ctx context.Context, p domain.Pipeline, kind domain.W
 	var exists *types.ExecutionAlreadyExists
 	switch {
 	case errors.As(err, &exists):
-		// Started before (a retry, or the reconciler): that execution is this workflow.
+		// Started before (a retry, or the reconciler): that execution is this
+		// workflow. Describe it, so that the reference carries its real start
+		// time and status: a repeated start then records the same reference
+		// (SetWorkflow writes nothing), not a new one stamped now that calls
+		// an ended execution RUNNING. If it cannot be described, the
+		// reference is the best guess.
 		ref.ExecutionArn, _ = ExecutionARN(machine, name)
+		if d, derr := s.client.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(ref.ExecutionArn)}); derr == nil {
+			if d.StartDate != nil {
+				ref.StartedAt = d.StartDate.UTC()
+			}
+			if d.Status != "" {
+				ref.Status = string(d.Status)
+			}
+		}
 		return ref, nil
 	case err != nil:
 		return domain.WorkflowRef{}, classify("StartExecution "+name, err)

@@ -31,7 +31,8 @@ var ErrUnavailable = errors.New("workflow service unavailable")
 type Starter interface {
 	// Start starts the workflow kind for p at p.Generation, named by
 	// ExecutionName. Starting an execution that already exists (same name) is
-	// success and returns its reference. The reference's Status is RUNNING.
+	// success and returns its reference (with its start time and status as
+	// Step Functions reports them). A new execution's Status is RUNNING.
 	Start(ctx context.Context, p domain.Pipeline, kind domain.WorkflowKind) (domain.WorkflowRef, error)
 	// Stop stops a superseded execution, best effort: correctness never
 	// depends on it (the execution's fenced writes already fail). An
