@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/sluicehq/sluice/internal/awswire"
+	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/obs"
 	"github.com/sluicehq/sluice/internal/reconciler"
 )
@@ -21,9 +22,15 @@ func main() {
 		logger.Error("reconciler: configuration", obs.Err(err))
 		os.Exit(1)
 	}
+	threshold, err := metrics.StuckThresholdFromEnv(awswire.Getenv)
+	if err != nil {
+		logger.Error("reconciler: configuration", obs.Err(err))
+		os.Exit(1)
+	}
 	r := &reconciler.Reconciler{
 		Store: clients.Store, Workflows: clients.Workflows, Driver: clients.Driver,
 		RuntimeFor: awswire.RuntimeFor, Logger: logger,
+		Metrics: metrics.New(os.Stdout), StuckThreshold: threshold,
 	}
 	lambda.Start(func(ctx context.Context) (reconciler.Report, error) {
 		return r.Run(ctx)

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/sluicehq/sluice/internal/awswire"
+	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/obs"
 	"github.com/sluicehq/sluice/internal/steps"
 )
@@ -33,7 +34,7 @@ func main() {
 	}
 	s := &steps.Steps{
 		Store: clients.Store, Driver: clients.Driver, RuntimeFor: awswire.RuntimeFor,
-		Continuer: clients.Workflows, Config: cfg, Logger: logger,
+		Continuer: clients.Workflows, Config: cfg, Logger: logger, Metrics: metrics.New(os.Stdout),
 	}
 	lambda.Start(s.Handle)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/compute"
 	"github.com/sluicehq/sluice/internal/domain"
+	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/runtimeclient"
 	"github.com/sluicehq/sluice/internal/steps"
 	"github.com/sluicehq/sluice/internal/store"
@@ -43,6 +44,14 @@ type Reconciler struct {
 	Logger     *slog.Logger
 	// PageSize of the List scan.
 	PageSize int
+	// Metrics receives StuckPipelines on every pass and ForcedStopWithError
+	// (EMF). Nil: none.
+	Metrics *metrics.Emitter
+	// StuckThreshold: a pipeline Stopping or Suspending for longer is stuck
+	// (metrics.DefaultStuckThreshold when zero).
+	StuckThreshold time.Duration
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
 }
 
 // Report counts what one pass did.
@@ -54,6 +63,19 @@ type Report struct {
 	WorkflowsStarted int `json:"workflows_started"`
 	WorkflowsStopped int `json:"workflows_stopped"`
 	Errors           int `json:"errors"`
+	Stuck            int `json:"stuck"`
+}
+
+func (r *Reconciler) isStuck(p domain.Pipeline) bool {
+	threshold := r.StuckThreshold
+	if threshold <= 0 {
+		threshold = metrics.DefaultStuckThreshold
+	}
+	now := time.Now()
+	if r.Now != nil {
+		now = r.Now()
+	}
+	return metrics.IsStuck(string(p.DeploymentStatus()), p.DeploymentStatusSince, now, threshold)
 }
 
 func (r *Reconciler) logger() *slog.Logger {
@@ -65,8 +87,14 @@ func (r *Reconciler) logger() *slog.Logger {
 
 // Run makes one pass over every pipeline. Errors on one pipeline are logged
 // and counted; the pass goes on with the others.
-func (r *Reconciler) Run(ctx context.Context) (Report, error) {
-	var rep Report
+func (r *Reconciler) Run(ctx context.Context) (rep Report, err error) {
+	stuck := map[string]int{string(domain.CombinedStopping): 0, string(domain.CombinedSuspending): 0}
+	defer func() {
+		rep.Stuck = stuck[string(domain.CombinedStopping)] + stuck[string(domain.CombinedSuspending)]
+		if r.Metrics != nil && ctx.Err() == nil {
+			r.Metrics.StuckPipelines(ctx, stuck)
+		}
+	}()
 	token := ""
 	size := r.PageSize
 	if size <= 0 {
@@ -82,6 +110,11 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 				return rep, ctx.Err()
 			}
 			rep.Pipelines++
+			if r.isStuck(p) {
+				stuck[string(p.DeploymentStatus())]++
+				r.logger().Warn("pipeline stuck", "pipeline", p.Name, "generation", p.Generation,
+					"status", p.DeploymentStatus(), "since", p.DeploymentStatusSince)
+			}
 			if err := r.reconcile(ctx, p, &rep); err != nil {
 				rep.Errors++
 				r.logger().Error("reconcile failed", "pipeline", p.Name, "generation", p.Generation, "error", err.Error())
@@ -197,6 +230,9 @@ func (r *Reconciler) forceStop(ctx context.Context, p domain.Pipeline, cause *do
 		return p, err
 	}
 	rep.ForcedStops++
+	if r.Metrics != nil {
+		r.Metrics.ForcedStopWithError(ctx, p.Name, p.Generation, cause.ErrorCode)
+	}
 	r.logger().Warn("pipeline force-stopped", "pipeline", p.Name, "generation", p.Generation, "error_code", cause.ErrorCode, "reason", cause.Message)
 	return next, nil
 }

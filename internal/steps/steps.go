@@ -20,6 +20,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/compute"
 	"github.com/sluicehq/sluice/internal/domain"
+	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/runtimeclient"
 	"github.com/sluicehq/sluice/internal/store"
 )
@@ -129,7 +130,10 @@ type Steps struct {
 	Continuer  Continuer
 	Config     Config
 	Logger     *slog.Logger
-	Now        func() time.Time
+	// Metrics receives StopCompleted, SuspendAttempts, ForcedStopWithError
+	// and Superseded (EMF). Nil: none.
+	Metrics *metrics.Emitter
+	Now     func() time.Time
 	// Rand returns a float in [0,1) for backoff jitter.
 	Rand func() float64
 }
@@ -196,9 +200,15 @@ func (s *Steps) Handle(ctx context.Context, req Request) (State, error) {
 		return st, permanent("InvalidStepInput", "the step input names no pipeline", nil)
 	}
 	out, err := h(ctx, req)
+	var sup *SupersededError
 	switch {
 	case err == nil:
 		log.Info("step done", "done", out.Done, "attempt", out.Attempt)
+	case errors.As(err, &sup):
+		log.Info("step superseded: a newer action owns the pipeline", "current_generation", sup.Current)
+		if s.Metrics != nil {
+			s.Metrics.Superseded(ctx, st.Pipeline, st.Generation, string(st.Kind))
+		}
 	default:
 		log.Warn("step failed", "error_type", fmt.Sprintf("%T", err), "error", err.Error())
 	}
@@ -541,9 +551,16 @@ func (s *Steps) markSuspended(ctx context.Context, req Request) (State, error) {
 	if len(details) > domain.MaxStorageDetailsBytes {
 		details = nil
 	}
+	before, err := s.current(ctx, st)
+	if err != nil {
+		return st, err
+	}
 	p, err := s.transition(ctx, req, domain.MarkSuspended(details))
 	if err == nil && p.DeploymentID != nil {
 		st.DeploymentID = *p.DeploymentID
+	}
+	if err == nil && p.RefreshVersion != before.RefreshVersion && s.Metrics != nil {
+		s.Metrics.SuspendAttempts(ctx, p.Name, p.Generation, st.Attempt)
 	}
 	return st, err
 }
@@ -577,11 +594,16 @@ func (s *Steps) recordError(ctx context.Context, req Request) (State, error) {
 		st.AlreadyStopped = true
 		return st, nil
 	}
-	if p, err = s.transition(ctx, req, domain.MarkStopping(causeFromCatch(st.Error))); err != nil {
+	cause := causeFromCatch(st.Error)
+	hadError := p.DeploymentError != nil
+	if p, err = s.transition(ctx, req, domain.MarkStopping(cause)); err != nil {
 		return st, err
 	}
 	if p.DeploymentID != nil {
 		st.DeploymentID = *p.DeploymentID
+	}
+	if !hadError && s.Metrics != nil {
+		s.Metrics.ForcedStopWithError(ctx, p.Name, p.Generation, cause.ErrorCode)
 	}
 	return st, nil
 }
@@ -606,8 +628,26 @@ func (s *Steps) deprovision(ctx context.Context, req Request) (State, error) {
 }
 
 func (s *Steps) markStopped(ctx context.Context, req Request) (State, error) {
-	_, err := s.transition(ctx, req, domain.MarkStopped())
+	before, err := s.current(ctx, req.State)
+	if err != nil {
+		return req.State, err
+	}
+	after, err := s.transition(ctx, req, domain.MarkStopped())
+	if err == nil && before.ResourcesStatus != domain.ResourcesStopped && s.Metrics != nil {
+		graceful, since := stopRequestedAt(before)
+		s.Metrics.StopCompleted(ctx, after.Name, after.Generation, !graceful, after.ResourcesStatusSince.Sub(since))
+	}
 	return req.State, err
+}
+
+// stopRequestedAt tells how a pipeline that is Stopping was stopped, and
+// since when: a graceful stop since its runtime desired status became
+// Suspended, a forced one since its resources desired status became Stopped.
+func stopRequestedAt(p domain.Pipeline) (graceful bool, since time.Time) {
+	if p.RuntimeStatus != nil && *p.RuntimeStatus == domain.RuntimeSuspended && p.RuntimeDesiredStatusSince != nil {
+		return true, *p.RuntimeDesiredStatusSince
+	}
+	return false, p.ResourcesDesiredStatusSince
 }
 
 func (s *Steps) clearStorage(ctx context.Context, req Request) (State, error) {
