@@ -92,3 +92,20 @@ deploy:
 	@command -v sam >/dev/null || { echo "deploy: the AWS SAM CLI (sam) is not installed; nothing deployed" >&2; exit 1; }
 	sam build
 	sam deploy --guided
+
+# --- Local stack and CLI ---------------------------------------------------------
+# `make run`: the whole control plane on this machine (DynamoDB Local, the local
+# Step Functions service, the Lambda endpoint, the API on 127.0.0.1:8080 with
+# auth on, the reconciler, the sample runtime); data in .sluice/, Ctrl-C stops
+# it all. Flags: make run RUN_FLAGS="--api-addr 127.0.0.1:8081" (see
+# `go run ./infra/localstack -h`). Built, then exec'd (not `go run`), so that
+# Ctrl-C and SIGTERM reach the launcher itself and it can stop what it started.
+RUN_FLAGS ?=
+.PHONY: run cli
+run:
+	$(GO) build -o bin/sluice-local ./infra/localstack
+	exec ./bin/sluice-local $(RUN_FLAGS)
+
+# The command-line client: bin/sluice (sluice help).
+cli:
+	$(GO) build -o bin/sluice ./infra/sluice

@@ -24,9 +24,14 @@ type fakeRuntime struct {
 	suspendFails string
 	// refuseSuspend: /suspend answers 400.
 	refuseSuspend bool
-	suspendCalls  int
-	statusCalls   int
-	suspended     bool
+	// statusFails: /status answers 500 with this message (error_code
+	// RuntimeCrashed) whatever the state, e.g. a runtime whose circuit died.
+	statusFails  string
+	suspendCalls int
+	statusCalls  int
+	// unavailableAnswers counts the 503 answers given.
+	unavailableAnswers int
+	suspended          bool
 }
 
 func newFakeRuntime(status string) *fakeRuntime {
@@ -64,6 +69,7 @@ func (f *fakeRuntime) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if f.unavailable > 0 {
 		f.unavailable--
+		f.unavailableAnswers++
 		w.Header().Set("Retry-After", "1")
 		writeJSON(w, 503, map[string]any{"message": "unavailable", "error_code": "Unavailable", "details": map[string]any{}})
 		return
@@ -80,6 +86,10 @@ func (f *fakeRuntime) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(202)
 	case "/status":
+		if f.statusFails != "" {
+			writeJSON(w, 500, map[string]any{"message": f.statusFails, "error_code": "RuntimeCrashed", "details": map[string]any{"worker": 3}})
+			return
+		}
 		if f.suspended && f.suspendFails != "" {
 			writeJSON(w, 500, map[string]any{"message": f.suspendFails, "error_code": "SuspendError", "details": map[string]any{}})
 			return
@@ -109,14 +119,17 @@ type fakeDriver struct {
 	provisioned   []string
 	deprovisioned []string
 	cleared       []string
-	// initialStatus of new runtimes.
+	// initialStatus of new runtimes; initialFor overrides it per pipeline
+	// (e.g. "Initializing": the runtime never becomes ready).
 	initialStatus string
+	initialFor    map[string]string
 }
 
 var _ compute.Driver = (*fakeDriver)(nil)
 
 func newFakeDriver() *fakeDriver {
-	return &fakeDriver{runtimes: map[string]*fakeRuntime{}, deployments: map[string]string{}, gone: map[string]string{}, initialStatus: "Running"}
+	return &fakeDriver{runtimes: map[string]*fakeRuntime{}, deployments: map[string]string{}, gone: map[string]string{},
+		initialStatus: "Running", initialFor: map[string]string{}}
 }
 
 func (d *fakeDriver) runtime(pipeline string) *fakeRuntime {
@@ -131,6 +144,9 @@ func (d *fakeDriver) Provision(_ context.Context, req compute.ProvisionRequest) 
 	rt, ok := d.runtimes[req.Pipeline]
 	if !ok || d.deployments[req.DeploymentID] == "" {
 		status := d.initialStatus
+		if s, ok := d.initialFor[req.Pipeline]; ok {
+			status = s
+		}
 		if req.Initial == "Paused" && status == "Running" {
 			status = "Paused"
 		}
@@ -187,6 +203,39 @@ func (d *fakeDriver) deprovisionCount(deploymentID string) int {
 	n := 0
 	for _, id := range d.deprovisioned {
 		if id == deploymentID {
+			n++
+		}
+	}
+	return n
+}
+
+// setInitial makes the next runtimes of a pipeline start in status.
+func (d *fakeDriver) setInitial(pipeline, status string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.initialFor[pipeline] = status
+}
+
+// deploymentsOf lists the deployment ids provisioned for a pipeline, in order.
+func (d *fakeDriver) deploymentsOf(pipeline string) []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for _, id := range d.provisioned {
+		if d.deployments[id] == pipeline {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// clearCount counts the ClearStorage calls for a pipeline.
+func (d *fakeDriver) clearCount(pipeline string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, p := range d.cleared {
+		if p == pipeline {
 			n++
 		}
 	}

@@ -226,16 +226,18 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		return nil, err
 	}
 
-	// The functions.
-	s.Steps = &steps.Steps{Store: s.Store, Driver: s.Driver, RuntimeFor: runtimeFor, Continuer: s.Workflows,
+	// The functions. Their writes go through a store that logs every status
+	// change (the terminal summary of `make run` shows them).
+	logged := newLoggingStore(s.Store, logger.With("component", "store"))
+	s.Steps = &steps.Steps{Store: logged, Driver: s.Driver, RuntimeFor: runtimeFor, Continuer: s.Workflows,
 		Config: cfg.Steps, Logger: logger.With("function", FunctionSteps)}
-	s.Reconciler = &reconciler.Reconciler{Store: s.Store, Workflows: s.Workflows, Driver: s.Driver,
+	s.Reconciler = &reconciler.Reconciler{Store: logged, Workflows: s.Workflows, Driver: s.Driver,
 		RuntimeFor: runtimeFor, Logger: logger.With("function", FunctionReconciler)}
 	verifier, err := auth.NewVerifier(auth.Config{Disabled: cfg.AuthDisabled}, s.Store, logger.With("function", FunctionAuthorizer))
 	if err != nil {
 		return nil, err
 	}
-	api, err := httpapi.New(httpapi.Config{Store: s.Store, Starter: s.Workflows, Verifier: verifier, Logger: logger.With("function", FunctionAPI)})
+	api, err := httpapi.New(httpapi.Config{Store: logged, Starter: s.Workflows, Verifier: verifier, Logger: logger.With("function", FunctionAPI)})
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,232 @@
+package localstack
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+
+	"github.com/sluicehq/sluice/internal/domain"
+	"github.com/sluicehq/sluice/internal/reconciler"
+	"github.com/sluicehq/sluice/internal/steps"
+	"github.com/sluicehq/sluice/internal/workflow"
+)
+
+// Issue 5, the reconciler: full passes (stack.Reconcile) on a stack of its
+// own, one scenario after the other (a pass visits every pipeline).
+func TestReconciler(t *testing.T) {
+	t.Parallel()
+	for _, sc := range []struct {
+		name string
+		run  func(e *env)
+	}{
+		{"RestartsAbortedSuspend", reconcileRestartsAbortedSuspend},
+		{"StartsWorkflowOfAcceptedStop", reconcileStartsWorkflowOfAcceptedStop},
+		{"FinishesSuspendedPipeline", reconcileFinishesSuspendedPipeline},
+		{"ComputeVanished", reconcileComputeVanished},
+		{"UnavailableAndBack", reconcileUnavailableAndBack},
+		{"RuntimeFatalStatus", reconcileRuntimeFatalStatus},
+	} {
+		if !t.Run(sc.name, func(t *testing.T) { sc.run(sharedEnv(t, stackReconciler)) }) {
+			return
+		}
+	}
+}
+
+func (e *env) reconcile() reconciler.Report {
+	e.t.Helper()
+	rep, err := e.stack.Reconcile(e.ctx)
+	if err != nil {
+		e.t.Fatalf("reconcile: %v", err)
+	}
+	if rep.Errors != 0 {
+		e.t.Fatalf("reconcile pass with errors: %+v", rep)
+	}
+	return rep
+}
+
+// The suspend execution vanishes (StopExecution behind the API's back): the
+// next pass starts attempt 1 of the same generation's suspend workflow, which
+// converges.
+func reconcileRestartsAbortedSuspend(e *env) {
+	t := e.t
+	name := e.name("r-aborted")
+	e.startRunning(name)
+	rt := e.runtime(name)
+	rt.set(func(f *fakeRuntime) { f.pendingChecks = 1 << 30 })
+	e.must("POST", "/v0/pipelines/"+name+"/stop", nil, 202)
+	p := e.waitSettled(name, "Suspending", status(domain.CombinedSuspending, domain.CombinedDesiredSuspended))
+	first := *p.Workflow
+	if _, err := e.stack.SFN.StopExecution(e.ctx, &sfn.StopExecutionInput{ExecutionArn: aws.String(e.execArn(first.Kind, first.ExecutionName)),
+		Error: aws.String("Test.Vanished")}); err != nil {
+		t.Fatal(err)
+	}
+	if d := e.waitExecEnd(first.Kind, first.ExecutionName); d.Status != sfntypes.ExecutionStatusAborted {
+		t.Fatalf("%s: %s", first.ExecutionName, d.Status)
+	}
+
+	rep := e.reconcile()
+	if rep.WorkflowsStarted != 1 {
+		t.Fatalf("report %+v", rep)
+	}
+	p = e.get(name)
+	want := first.ExecutionName + "-1"
+	if p.Workflow == nil || p.Workflow.ExecutionName != want || p.Workflow.Generation != first.Generation {
+		t.Fatalf("workflow %+v, want %s", p.Workflow, want)
+	}
+	if d := e.describeExec(domain.WorkflowSuspend, want); d == nil || d.Status != sfntypes.ExecutionStatusRunning {
+		t.Fatalf("%s: %+v", want, d)
+	}
+	// A second pass leaves the live execution alone.
+	if rep := e.reconcile(); rep.WorkflowsStarted != 0 {
+		t.Fatalf("second pass %+v", rep)
+	}
+	rt.set(func(f *fakeRuntime) { f.pendingChecks = 0 })
+	p = e.waitFor(name, "Stopped", stopped)
+	if p.DeploymentError != nil {
+		t.Fatalf("deployment_error %+v", p.DeploymentError)
+	}
+	if got := e.waitExecution(want); got != "SUCCEEDED" {
+		t.Fatalf("%s: %s", want, got)
+	}
+}
+
+// A stop accepted without its workflow ever starting (StartExecution lost):
+// the pass starts it under the name the API would have used.
+func reconcileStartsWorkflowOfAcceptedStop(e *env) {
+	t := e.t
+	name := e.name("r-accepted")
+	e.startRunning(name)
+	p := e.accept(name, "stop?force=false", stopDecision(false))
+	rep := e.reconcile()
+	if rep.WorkflowsStarted != 1 {
+		t.Fatalf("report %+v", rep)
+	}
+	want := workflow.ExecutionNameFor(p, domain.WorkflowSuspend, 0)
+	p = e.waitFor(name, "Stopped", stopped)
+	if p.Workflow.ExecutionName != want || p.DeploymentError != nil {
+		t.Fatalf("record %+v, want workflow %s", p, want)
+	}
+	if got := e.waitExecution(want); got != "SUCCEEDED" {
+		t.Fatalf("%s: %s", want, got)
+	}
+}
+
+// The suspend succeeded (MarkSuspended: Stopping, runtime Suspended) and then
+// its execution vanished before deprovisioning: the pass restarts the
+// suspend workflow, which must deprovision and finish, not end as "nothing
+// to do" again and again.
+func reconcileFinishesSuspendedPipeline(e *env) {
+	t := e.t
+	name := e.name("r-suspended")
+	p := e.startRunning(name)
+	dep := *p.DeploymentID
+	p = e.accept(name, "stop?force=false", stopDecision(false))
+	d := &stepDriver{e: e, name: name, exec: name + "-lost"}
+	st := stateOf(p, domain.WorkflowSuspend)
+	st = d.must(steps.StepMarkSuspending, st)
+	st = d.must(steps.StepRequestSuspend, st)
+	st = d.must(steps.StepCheckSuspend, st)
+	if !st.Done {
+		t.Fatalf("CheckSuspend %+v", st)
+	}
+	d.must(steps.StepMarkSuspended, st)
+	p = e.get(name)
+	if p.ResourcesStatus != domain.ResourcesStopping || p.RuntimeStatus == nil || *p.RuntimeStatus != domain.RuntimeSuspended {
+		t.Fatalf("after MarkSuspended: %+v", p)
+	}
+	details := string(p.StorageStatusDetails)
+
+	if rep := e.reconcile(); rep.WorkflowsStarted != 1 {
+		t.Fatalf("report %+v", rep)
+	}
+	p = e.waitFor(name, "Stopped", stopped)
+	if p.DeploymentError != nil || string(p.StorageStatusDetails) != details {
+		t.Fatalf("record %+v", p)
+	}
+	if got := e.waitExecution(p.Workflow.ExecutionName); got != "SUCCEEDED" {
+		t.Fatalf("%s: %s", p.Workflow.ExecutionName, got)
+	}
+	if n := e.driver.deprovisionCount(dep); n != 1 {
+		t.Fatalf("%d deprovisions", n)
+	}
+}
+
+// The process of a Running pipeline died: the pass force-stops it with
+// ComputeVanished recorded, and the stop workflow it starts deprovisions.
+func reconcileComputeVanished(e *env) {
+	t := e.t
+	name := e.name("r-vanished")
+	p := e.startRunning(name)
+	dep := *p.DeploymentID
+	e.driver.kill(dep, "OOMKilled")
+	rep := e.reconcile()
+	if rep.ForcedStops != 1 || rep.WorkflowsStarted != 1 {
+		t.Fatalf("report %+v", rep)
+	}
+	p = e.waitFor(name, "Stopped", stopped)
+	if p.DeploymentError == nil || p.DeploymentError.ErrorCode != "ComputeVanished" || !strings.Contains(p.DeploymentError.Message, "OOMKilled") {
+		t.Fatalf("deployment_error %+v", p.DeploymentError)
+	}
+	if p.Workflow.Kind != domain.WorkflowStop {
+		t.Fatalf("workflow %+v", p.Workflow)
+	}
+	if got := e.waitExecution(p.Workflow.ExecutionName); got != "SUCCEEDED" {
+		t.Fatalf("%s: %s", p.Workflow.ExecutionName, got)
+	}
+	if n := e.driver.deprovisionCount(dep); n != 1 {
+		t.Fatalf("%d deprovisions", n)
+	}
+	// A start is refused until the error is dismissed.
+	if r := e.do("POST", "/v0/pipelines/"+name+"/start?dismiss_error=false", nil); r.status != 400 || !strings.Contains(string(r.body), "CannotStartWithUndismissedError") {
+		t.Fatalf("start with the error: %d %s", r.status, r.body)
+	}
+}
+
+// A runtime answering 503 is marked Unavailable, and Running again once it
+// answers.
+func reconcileUnavailableAndBack(e *env) {
+	t := e.t
+	name := e.name("r-unavailable")
+	e.startRunning(name)
+	rt := e.runtime(name)
+	rt.set(func(f *fakeRuntime) { f.unavailable = 1 << 30 })
+	if rep := e.reconcile(); rep.RuntimeChanges != 1 {
+		t.Fatalf("report %+v", rep)
+	}
+	if p := e.get(name); p.DeploymentStatus() != domain.CombinedUnavailable || p.DeploymentDesiredStatus() != domain.CombinedDesiredRunning {
+		t.Fatalf("%s/%s, want Unavailable/Running", p.DeploymentStatus(), p.DeploymentDesiredStatus())
+	}
+	rt.set(func(f *fakeRuntime) { f.unavailable = 0 })
+	if rep := e.reconcile(); rep.RuntimeChanges != 1 {
+		t.Fatalf("report %+v", rep)
+	}
+	if p := e.get(name); p.DeploymentStatus() != domain.CombinedRunning || p.DeploymentError != nil {
+		t.Fatalf("%s, want Running", p.DeploymentStatus())
+	}
+	e.must("POST", "/v0/pipelines/"+name+"/stop?force=true", nil, 202)
+	e.waitFor(name, "Stopped", stopped)
+}
+
+// A runtime answering 500 on /status while Running: forced stop with the
+// runtime's error.
+func reconcileRuntimeFatalStatus(e *env) {
+	t := e.t
+	name := e.name("r-fatal")
+	p := e.startRunning(name)
+	dep := *p.DeploymentID
+	e.runtime(name).set(func(f *fakeRuntime) { f.statusFails = "worker 3 panicked: index out of range" })
+	if rep := e.reconcile(); rep.ForcedStops != 1 {
+		t.Fatalf("report %+v", rep)
+	}
+	p = e.waitFor(name, "Stopped", stopped)
+	de := p.DeploymentError
+	if de == nil || de.ErrorCode != "RuntimeCrashed" || !strings.Contains(de.Message, "worker 3 panicked: index out of range") {
+		t.Fatalf("deployment_error %+v", de)
+	}
+	if n := e.driver.deprovisionCount(dep); n != 1 {
+		t.Fatalf("%d deprovisions", n)
+	}
+}
