@@ -231,6 +231,7 @@ func MarkProvisioned(location string, observed RuntimeStatus) Transition {
 		next.ResourcesStatus = ResourcesProvisioned
 		next.DeploymentLocation = ptr(location)
 		next.RuntimeStatus = ptr(observed)
+		workflowDone(&next)
 		return finish(p, next, now)
 	}
 }
@@ -349,6 +350,7 @@ func MarkStopped() Transition {
 		next.RuntimeDesiredStatus = nil
 		next.DeploymentLocation = nil
 		next.DeploymentID = nil
+		workflowDone(&next)
 		return finish(p, next, now)
 	}
 }
@@ -365,6 +367,16 @@ func MarkStorageCleared() Transition {
 		next := p.clone()
 		next.StorageStatus = StorageCleared
 		next.StorageStatusDetails = nil
+		workflowDone(&next)
 		return finish(p, next, now)
+	}
+}
+
+// workflowDone records, with a workflow's last status write, that the
+// workflow of the current generation reached its goal, so the record does not
+// show RUNNING for an execution that is about to succeed.
+func workflowDone(p *Pipeline) {
+	if p.Workflow != nil && p.Workflow.Generation == p.Generation {
+		p.Workflow.Status = "SUCCEEDED"
 	}
 }

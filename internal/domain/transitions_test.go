@@ -71,6 +71,7 @@ func TestGracefulStopAsSeenByAPoller(t *testing.T) {
 		t.Fatal(err)
 	}
 	p = out.Pipeline
+	p.Workflow = &WorkflowRef{Kind: WorkflowSuspend, Generation: p.Generation, ExecutionName: "p1-g8-suspend", Status: "RUNNING"}
 	seen = append(seen, pair{p.DeploymentStatus(), p.DeploymentDesiredStatus()})
 	for _, tr := range []Transition{MarkSuspending(), MarkSuspended(json.RawMessage(`{"checkpoints":[]}`)), MarkStopped()} {
 		next, err := tr(p, t0)
@@ -88,6 +89,9 @@ func TestGracefulStopAsSeenByAPoller(t *testing.T) {
 		if seen[i] != want[i] {
 			t.Errorf("step %d: seen %v, want %v", i, seen[i], want[i])
 		}
+	}
+	if p.Workflow == nil || p.Workflow.Status != "SUCCEEDED" {
+		t.Errorf("the last status write of the generation's workflow marks it SUCCEEDED: %+v", p.Workflow)
 	}
 	if p.StorageStatus != StorageInUse || string(p.StorageStatusDetails) != `{"checkpoints":[]}` {
 		t.Errorf("a stop never touches storage and records the checkpoint list: %s %s", p.StorageStatus, p.StorageStatusDetails)
