@@ -1,6 +1,6 @@
 // Package cli is `sluice`, the command-line client of the Sluice API. It uses
 // only the HTTP API (the same calls as the curl examples of
-// functions/api/API.md): the URL and API key come from --url/--api-key or
+// README.md, API reference): the URL and API key come from --url/--api-key or
 // SLUICE_URL/SLUICE_API_KEY.
 //
 // Error answers ({message, error_code, details}) are printed as

@@ -21,7 +21,7 @@ var (
 	forcedWalk   = []pair{{"Running", "Running"}, {"Running", "Stopped"}, {"Stopping", "Stopped"}, {"Stopped", "Stopped"}}
 )
 
-// The walkthrough's runtime_config (infra/localstack/WALKTHROUGH.md): a fast
+// The walkthrough's runtime_config (the README walkthrough): a fast
 // stream and a checkpoint every second.
 var runtimeConfig = map[string]any{"events_per_sec": 5000, "checkpoint_interval_secs": 1}
 

@@ -42,7 +42,7 @@ func costOf(events []sfntypes.HistoryEvent) execCost {
 	return c
 }
 
-// The cost figures of COST.md (internal/steps): state transitions and Lambda
+// The cost figures of the README ("What a stop costs"): state transitions and Lambda
 // invocations of a forced stop and of graceful stops, measured on real
 // executions of the real ASL. The test checks the structure the figures rely
 // on (3 transitions and 1 invocation per suspend-check iteration) and logs
@@ -83,7 +83,7 @@ func TestCostFigures(t *testing.T) {
 	fixedTransitions := g1.transitions - perCheckTransitions*g1.checks
 	fixedLambdas := g1.lambdas - perCheckLambdas*g1.checks
 	if f.transitions != 5 || f.lambdas != 3 || fixedTransitions != 5 || fixedLambdas != 5 {
-		t.Fatalf("forced stop %d/%d, graceful fixed part %d/%d: the ASL changed, update COST.md", f.transitions, f.lambdas, fixedTransitions, fixedLambdas)
+		t.Fatalf("forced stop %d/%d, graceful fixed part %d/%d: the ASL changed, update the README's cost figures", f.transitions, f.lambdas, fixedTransitions, fixedLambdas)
 	}
 
 	var all []time.Duration

@@ -29,5 +29,5 @@
 // installed with npm ci into its git-ignored node_modules/). A missing tool
 // skips its test locally and fails it when $CI is set.
 //
-// DEPLOY.md beside this file is the README's "Deploy to AWS" section.
+// The README's "Deploy to AWS" section documents the deployment.
 package samtemplate

@@ -77,7 +77,7 @@ func suspendChecks(d time.Duration) int {
 	return checks
 }
 
-// The iteration counts COST.md uses (and TestCostFigures in
+// The iteration counts the README's cost figures use (and TestCostFigures in
 // internal/localstack multiplies by the measured transitions per iteration).
 func TestSuspendChecksForCost(t *testing.T) {
 	for _, tc := range []struct {
