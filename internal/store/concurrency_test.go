@@ -83,7 +83,7 @@ func TestConcurrentActionsAndWorkflows(t *testing.T) {
 	const (
 		pipelines  = 4
 		goroutines = 32
-		maxOps     = 150
+		maxOps     = 2000
 	)
 	duration := 3 * time.Second
 	if testing.Short() {
@@ -108,9 +108,22 @@ func TestConcurrentActionsAndWorkflows(t *testing.T) {
 		acks[name] = append(acks[name], a)
 		mu.Unlock()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), duration+20*time.Second)
+	// The run lasts `duration`, and longer (up to hardLimit) until it has
+	// exercised enough writes and conflicts: on a loaded machine fewer
+	// operations fit in the same wall time, and coverage, not time, is what
+	// the assertions below need.
+	const hardLimit = 45 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), hardLimit+20*time.Second)
 	defer cancel()
 	deadline := time.Now().Add(duration)
+	hardDeadline := time.Now().Add(hardLimit)
+	enough := func() bool {
+		return n.userWrites.Load() >= 20 && n.wfWrites.Load() >= 20 && n.userStale.Load() > 0 && n.wfSuperseded.Load() > 0
+	}
+	keepGoing := func() bool {
+		now := time.Now()
+		return now.Before(deadline) || (!enough() && now.Before(hardDeadline))
+	}
 	var wg sync.WaitGroup
 	for g := range goroutines {
 		wg.Add(1)
@@ -118,7 +131,7 @@ func TestConcurrentActionsAndWorkflows(t *testing.T) {
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(uint64(g), uint64(time.Now().UnixNano())))
 			stale := map[string]domain.Pipeline{} // an old read per pipeline, to replay stale steps
-			for op := 0; op < maxOps && time.Now().Before(deadline); op++ {
+			for op := 0; op < maxOps && keepGoing(); op++ {
 				name := names[r.IntN(pipelines)]
 				reqID := fmt.Sprintf("g%d-%d", g, seq.Add(1))
 				if r.IntN(2) == 0 {
