@@ -68,7 +68,9 @@ func walkthrough(t *testing.T, s *stack) {
 	if first.RestoredFromCheckpoint != nil {
 		t.Fatalf("a new pipeline restored from a checkpoint: %+v", first)
 	}
-	s.waitStats(t, "p1", "progress", func(st stats) bool { return st.Count > first.Count })
+	// At least 1,000 events before the stop, so that resuming exactly is a
+	// claim about real state, not about an empty stream.
+	s.waitStats(t, "p1", "1,000 events", func(st stats) bool { return st.Count > first.Count && st.Count >= 1000 })
 
 	step("4. graceful stop: Running → Suspending → Stopping → Stopped")
 	before := s.get(t, "p1")
