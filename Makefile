@@ -24,8 +24,16 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 # Benchmarks measure; tests never assert on timings. Not part of `make test`.
+# The Go benchmarks (store, …), then infra/bench on the local stack: API
+# latency, convergence, cost per stop, scale, Lambda cold start and sizes
+# (internal/bench, figures in internal/bench/RESULTS.md). Output and JSON
+# results go to the git-ignored bench-results/. Flags:
+# make bench BENCH_FLAGS="-scale 200 -skip coldstart" (go run ./infra/bench -h).
+BENCH_FLAGS ?=
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2s $(PKGS)
+	@mkdir -p bench-results
+	set -o pipefail; $(GO) test -run '^$$' -bench . -benchtime 2s $(PKGS) | tee bench-results/go-benchmarks.txt
+	set -o pipefail; $(GO) run ./infra/bench -out bench-results $(BENCH_FLAGS) | tee bench-results/bench-table.md
 
 # The Lambda smoke test with the linux/arm64 bootstrap size budget (12 MiB):
 # cross-compiling every dependency once more is too slow for make test.
