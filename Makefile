@@ -26,7 +26,7 @@ fmt:
 # Benchmarks measure; tests never assert on timings. Not part of `make test`.
 # The Go benchmarks (store, …), then infra/bench on the local stack: API
 # latency, convergence, cost per stop, scale, Lambda cold start and sizes
-# (internal/bench, figures in internal/bench/RESULTS.md). Output and JSON
+# (internal/bench, figures in the README). Output and JSON
 # results go to the git-ignored bench-results/. Flags:
 # make bench BENCH_FLAGS="-scale 200 -skip coldstart" (go run ./infra/bench -h).
 BENCH_FLAGS ?=

@@ -7,7 +7,7 @@
 // HTTP with an API key) with FakeCompute as its compute driver, so the
 // figures are the control plane's own: a fake runtime is ready at once and
 // checkpoints instantly. What each figure measures is written beside it in
-// Results (and in RESULTS.md).
+// Results (and in the README, "Measured figures").
 package bench
 
 import (

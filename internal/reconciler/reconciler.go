@@ -64,6 +64,7 @@ type Report struct {
 	WorkflowsStopped int `json:"workflows_stopped"`
 	Errors           int `json:"errors"`
 	Stuck            int `json:"stuck"`
+	RuntimeActions   int `json:"runtime_actions"`
 }
 
 func (r *Reconciler) isStuck(p domain.Pipeline) bool {
@@ -193,7 +194,49 @@ func (r *Reconciler) observe(ctx context.Context, p domain.Pipeline, rep *Report
 	case err != nil:
 		return p, fmt.Errorf("runtime status: %w", err)
 	}
-	return r.record(ctx, p, domain.ObserveRuntime(report.RuntimeStatus, report.StorageStatusDetails), rep)
+	next, err := r.record(ctx, p, domain.ObserveRuntime(report.RuntimeStatus, report.StorageStatusDetails), rep)
+	if err != nil {
+		return next, err
+	}
+	r.forwardDesired(ctx, next, report.RuntimeStatus, rt, rep)
+	return next, nil
+}
+
+// pauser is the part of the runtime protocol that moves a runtime between
+// Running and Paused (runtimeclient.Client has it).
+type pauser interface {
+	Pause(ctx context.Context) error
+	Start(ctx context.Context) error
+}
+
+// forwardDesired converges the runtime on its desired Running or Paused: a
+// pause or resume whose forwarding failed after the desired status was
+// written (or two forwarded in the opposite order) is sent again, so the
+// runtime layer is level-triggered too.
+func (r *Reconciler) forwardDesired(ctx context.Context, p domain.Pipeline, observed domain.RuntimeStatus, rt steps.Runtime, rep *Report) {
+	if p.StopInProgress() || p.ResourcesDesiredStatus != domain.ResourcesDesiredProvisioned || p.RuntimeDesiredStatus == nil {
+		return
+	}
+	pr, ok := rt.(pauser)
+	if !ok {
+		return
+	}
+	var err error
+	switch {
+	case *p.RuntimeDesiredStatus == domain.RuntimeDesiredPaused && observed == domain.RuntimeRunning:
+		err = pr.Pause(ctx)
+	case *p.RuntimeDesiredStatus == domain.RuntimeDesiredRunning && observed == domain.RuntimePaused:
+		err = pr.Start(ctx)
+	default:
+		return
+	}
+	rep.RuntimeActions++
+	if err != nil {
+		r.logger().Warn("could not move the runtime to its desired status; next pass", "pipeline", p.Name, "generation", p.Generation,
+			"desired", *p.RuntimeDesiredStatus, "observed", observed, "error", err.Error())
+		return
+	}
+	r.logger().Info("runtime moved to its desired status", "pipeline", p.Name, "generation", p.Generation, "desired", *p.RuntimeDesiredStatus)
 }
 
 func (r *Reconciler) record(ctx context.Context, p domain.Pipeline, tr domain.Transition, rep *Report) (domain.Pipeline, error) {

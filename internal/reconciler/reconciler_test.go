@@ -39,9 +39,24 @@ func (d *stubDriver) Check(context.Context, string, string) (compute.CheckResult
 func (d *stubDriver) ClearStorage(context.Context, string, string) error { return nil }
 
 type stubRuntime struct {
-	mu     sync.Mutex
-	report runtimeclient.StatusReport
-	err    error
+	mu             sync.Mutex
+	report         runtimeclient.StatusReport
+	err            error
+	pauses, starts int
+}
+
+func (r *stubRuntime) Pause(context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pauses++
+	return nil
+}
+
+func (r *stubRuntime) Start(context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.starts++
+	return nil
 }
 
 func (r *stubRuntime) Status(context.Context) (runtimeclient.StatusReport, error) {
@@ -272,5 +287,30 @@ func TestObserveRuntime(t *testing.T) {
 		if s := f.get("p").DeploymentStatus(); s != domain.CombinedSuspending {
 			t.Fatalf("%v: %s, want Suspending", err, s)
 		}
+	}
+}
+
+// A pause or resume whose forwarding was lost is sent again by the next pass:
+// the runtime converges on its desired Running or Paused.
+func TestRuntimeConvergesOnDesiredPausedOrRunning(t *testing.T) {
+	f := newFixture(t)
+	f.running("p")
+	f.rt.report = runtimeclient.StatusReport{RuntimeStatus: domain.RuntimePaused}
+	if rep := f.run(); rep.RuntimeActions != 1 || f.rt.starts != 1 || f.rt.pauses != 0 {
+		t.Fatalf("desired Running, observed Paused: report %+v, starts %d, pauses %d", rep, f.rt.starts, f.rt.pauses)
+	}
+	f.act("p", func(p domain.Pipeline, now time.Time) (domain.Outcome, error) { return domain.Pause(p, now) })
+	f.rt.report = runtimeclient.StatusReport{RuntimeStatus: domain.RuntimeRunning}
+	if rep := f.run(); rep.RuntimeActions != 1 || f.rt.pauses != 1 {
+		t.Fatalf("desired Paused, observed Running: report %+v, pauses %d", rep, f.rt.pauses)
+	}
+	f.rt.report = runtimeclient.StatusReport{RuntimeStatus: domain.RuntimePaused}
+	if rep := f.run(); rep.RuntimeActions != 0 {
+		t.Fatalf("converged: report %+v", rep)
+	}
+	f.act("p", stopDecision(false))
+	f.rt.report = runtimeclient.StatusReport{RuntimeStatus: domain.RuntimeRunning}
+	if rep := f.run(); rep.RuntimeActions != 0 {
+		t.Fatalf("a stop in progress is left to its workflow: report %+v", rep)
 	}
 }
