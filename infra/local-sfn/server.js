@@ -47,6 +47,9 @@ function loadConfig(file) {
     stateFile: raw.stateFile ? path.resolve(raw.baseDir || process.cwd(), raw.stateFile) : '',
     stateMachines: raw.stateMachines || [],
     logHistoryEvents: raw.logHistoryEvents !== false,
+    // Finished executions kept per state machine (the oldest are dropped):
+    // bounds memory and the state file of a long-lived local stack.
+    retainFinished: raw.retainFinished === undefined ? 1000 : Number(raw.retainFinished),
   };
   if (!['adapter', 'engine'].includes(cfg.taskInvoker)) {
     throw new Error(`taskInvoker must be "adapter" or "engine", not ${JSON.stringify(cfg.taskInvoker)}`);
@@ -254,6 +257,9 @@ class Service {
     this.cfg = cfg;
     this.machines = loadMachines(cfg);
     this.executions = new Map(); // executionArn -> record
+    // executionArn -> JSON of a finished execution: finished executions never
+    // change, so a flush serializes only the running ones.
+    this.closedJSON = new Map();
     this.seq = 0;
     this.flushTimer = null;
     if (cfg.stateFile) this.restore();
@@ -286,8 +292,25 @@ class Service {
       }
       this.executions.set(rec.executionArn, rec);
     }
+    for (const rec of this.executions.values()) if (rec.closed) this.closed(rec);
     log('state restored', { stateFile: this.cfg.stateFile, executions: this.executions.size, abortedOnRestart: aborted });
     if (aborted) this.flush();
+  }
+
+  // closed caches a finished execution's JSON and drops the oldest finished
+  // executions of its state machine beyond cfg.retainFinished.
+  closed(rec) {
+    const { runtime, ...plain } = rec;
+    this.closedJSON.set(rec.executionArn, JSON.stringify(plain));
+    const limit = this.cfg.retainFinished;
+    if (!(limit > 0)) return;
+    const finished = [...this.executions.values()].filter((r) => r.closed && r.stateMachineArn === rec.stateMachineArn);
+    if (finished.length <= limit) return;
+    finished.sort((a, b) => (a.seq || 0) - (b.seq || 0));
+    for (const old of finished.slice(0, finished.length - limit)) {
+      this.executions.delete(old.executionArn);
+      this.closedJSON.delete(old.executionArn);
+    }
   }
 
   persistSoon() {
@@ -301,14 +324,19 @@ class Service {
       this.flushTimer = null;
     }
     if (!this.cfg.stateFile) return;
-    const executions = [];
+    const parts = [];
     for (const rec of this.executions.values()) {
+      const cached = rec.closed && this.closedJSON.get(rec.executionArn);
+      if (cached) {
+        parts.push(cached);
+        continue;
+      }
       const { runtime, ...plain } = rec;
-      executions.push(plain);
+      parts.push(JSON.stringify(plain));
     }
     const tmp = `${this.cfg.stateFile}.${process.pid}.tmp`;
     fs.mkdirSync(path.dirname(this.cfg.stateFile), { recursive: true });
-    fs.writeFileSync(tmp, JSON.stringify({ version: 1, executions }));
+    fs.writeFileSync(tmp, `{"version":1,"executions":[${parts.join(',')}]}`);
     fs.renameSync(tmp, this.cfg.stateFile);
   }
 
@@ -460,6 +488,7 @@ class Service {
     }
     rec.closed = true;
     rec.runtime = null;
+    this.closed(rec);
     this.flush();
     log('execution finished', { executionArn: rec.executionArn, status: rec.status, error: rec.error });
   }

@@ -109,6 +109,10 @@ type Config struct {
 	// aws-local-stepfunctions' own AWS SDK Lambda client call it (Cause is
 	// "errorType: errorMessage" there).
 	TaskInvoker string
+	// RetainFinished bounds the finished executions kept per state machine
+	// (the oldest are dropped; 0: the service's default, 1000), so a
+	// long-lived local stack's memory and state file stay bounded.
+	RetainFinished int
 	// Log receives the service's output: one JSON object per line. Nil
 	// discards it.
 	Log io.Writer
@@ -127,6 +131,7 @@ type fileConfig struct {
 	Overrides      Overrides      `json:"overrides"`
 	StateFile      string         `json:"stateFile,omitempty"`
 	TaskInvoker    string         `json:"taskInvoker,omitempty"`
+	RetainFinished int            `json:"retainFinished,omitempty"`
 }
 
 // Service is a running (or stopped) local Step Functions service.
@@ -213,6 +218,7 @@ func (s *Service) start(ctx context.Context) error {
 		Overrides:      cfg.Overrides,
 		StateFile:      cfg.StateFile,
 		TaskInvoker:    cfg.TaskInvoker,
+		RetainFinished: cfg.RetainFinished,
 	}
 	if fc.StateFile != "" {
 		if fc.StateFile, err = filepath.Abs(fc.StateFile); err != nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -964,5 +965,68 @@ func TestUnsupportedDefinitionFailsStart(t *testing.T) {
 	_, err = localsfn.Start(context.Background(), cfg)
 	if err == nil || !strings.Contains(err.Error(), "no substitution for ${StepFunction}") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// TestRetainFinished: only the newest RetainFinished finished executions of a
+// state machine are kept, in memory and across a restart, so a long-lived
+// local stack stays bounded; running executions are never dropped.
+func TestRetainFinished(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := testConfig()
+	cfg.StateFile = filepath.Join(t.TempDir(), "executions.json")
+	cfg.RetainFinished = 2
+	svc, err := localsfn.Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = svc.Stop() }()
+	c, err := localsfn.NewClient(ctx, svc.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	longID := uniq("long")
+	long := start(t, c, svc, "workflow", longID, stepIn{ID: longID, Mode: "long"})
+	var finished []string
+	for i := 0; i < 4; i++ {
+		id := uniq("done")
+		arn := start(t, c, svc, "workflow", id, stepIn{ID: id, Mode: "ok"})
+		waitDone(t, c, arn)
+		finished = append(finished, arn)
+	}
+	check := func(when string) {
+		t.Helper()
+		ls, err := c.ListExecutions(ctx, &sfn.ListExecutionsInput{StateMachineArn: aws.String(svc.StateMachineArn("workflow"))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var arns []string
+		for _, e := range ls.Executions {
+			arns = append(arns, aws.ToString(e.ExecutionArn))
+		}
+		if len(arns) != 3 || !slices.Contains(arns, long) || !slices.Contains(arns, finished[2]) || !slices.Contains(arns, finished[3]) {
+			t.Fatalf("%s: executions %v, want the running one and the newest two finished", when, arns)
+		}
+		var missing *types.ExecutionDoesNotExist
+		if _, err := c.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(finished[0])}); !errors.As(err, &missing) {
+			t.Fatalf("%s: the oldest finished execution is still there: %v", when, err)
+		}
+	}
+	check("running")
+	if err := svc.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The running one came back ABORTED: finished now, and the oldest, so it
+	// is dropped and the newest two finished remain.
+	ls, err := c.ListExecutions(ctx, &sfn.ListExecutionsInput{StateMachineArn: aws.String(svc.StateMachineArn("workflow"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls.Executions) != 2 {
+		t.Fatalf("after restart: %d executions, want 2", len(ls.Executions))
 	}
 }
