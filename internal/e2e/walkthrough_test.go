@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/sluicehq/sluice/internal/proctree"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -368,15 +369,15 @@ func shutdown(t *testing.T, s *stack) {
 	s.must(t, "POST", "/v0/pipelines", map[string]any{"name": "left-running", "runtime_config": runtimeConfig}, 201)
 	s.must(t, "POST", "/v0/pipelines/left-running/start", nil, 202)
 	s.poll(t, "left-running", "Running", is("Running", "Running"))
-	procs := tree(s.cmd.Process.Pid)
+	procs := proctree.Descendants(s.cmd.Process.Pid)
 	var kinds []string
 	for _, p := range procs {
 		switch {
-		case strings.Contains(p.cmd, "DynamoDBLocal.jar"):
+		case strings.Contains(p.Cmd, "DynamoDBLocal.jar"):
 			kinds = append(kinds, "dynamodb-local")
-		case strings.Contains(p.cmd, "server.js"):
+		case strings.Contains(p.Cmd, "server.js"):
 			kinds = append(kinds, "stepfunctions")
-		case strings.Contains(p.cmd, "sample-runtime"):
+		case strings.Contains(p.Cmd, "sample-runtime"):
 			kinds = append(kinds, "runtime")
 		}
 	}
@@ -395,16 +396,8 @@ func shutdown(t *testing.T, s *stack) {
 	if code := s.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("exit code %d", code)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		left := leftovers(procs, s.data)
-		if len(left) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("left behind after SIGTERM:\n%s", strings.Join(left, "\n"))
-		}
-		time.Sleep(50 * time.Millisecond)
+	if left := proctree.WaitGone(procs, s.data, 5*time.Second); len(left) > 0 {
+		t.Fatalf("left behind after SIGTERM:\n%s", strings.Join(left, "\n"))
 	}
 	if out := s.out.String(); !strings.Contains(out, "Stopped. Pipelines, executions and checkpoints are kept in") {
 		t.Errorf("shutdown output:\n%s", out)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sluicehq/sluice/internal/proctree"
 	"io"
 	"net"
 	"net/http"
@@ -382,94 +383,6 @@ func (l *ltLauncher) waitStatus(name, key, status, desired string) map[string]an
 	return nil
 }
 
-// ltProc is a process of the launcher's tree.
-type ltProc struct {
-	pid   int
-	start string // start time in clock ticks (guards against pid reuse)
-	cmd   string
-}
-
-// ltProcStat reads ppid and start time from /proc/<pid>/stat.
-func ltProcStat(pid int) (ppid int, start string, ok bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, "", false
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
-		return 0, "", false
-	}
-	ppid, _ = strconv.Atoi(f[1])
-	return ppid, f[19], true
-}
-
-func ltCmdline(pid int) string {
-	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
-}
-
-// ltTree lists the live descendants of root.
-func ltTree(root int) []ltProc {
-	children := map[int][]int{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if ppid, _, ok := ltProcStat(pid); ok {
-			children[ppid] = append(children[ppid], pid)
-		}
-	}
-	var out []ltProc
-	queue := children[root]
-	for len(queue) > 0 {
-		pid := queue[0]
-		queue = queue[1:]
-		if _, start, ok := ltProcStat(pid); ok {
-			out = append(out, ltProc{pid: pid, start: start, cmd: ltCmdline(pid)})
-		}
-		queue = append(queue, children[pid]...)
-	}
-	return out
-}
-
-// ltAlive lists the processes of procs that still run (same pid and start
-// time) and every other process whose command line mentions needle.
-func ltAlive(procs []ltProc, needle string) []string {
-	var alive []string
-	for _, p := range procs {
-		if _, start, ok := ltProcStat(p.pid); ok && start == p.start {
-			alive = append(alive, fmt.Sprintf("%d %s", p.pid, p.cmd))
-		}
-	}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		if _, _, ok := ltProcStat(pid); ok && strings.Contains(ltCmdline(pid), needle) {
-			alive = append(alive, fmt.Sprintf("%d %s (mentions %s)", pid, ltCmdline(pid), needle))
-		}
-	}
-	return alive
-}
-
-// waitGone waits (a bounded while: Close waits for its children, so they
-// should be gone at exit already) until none of procs runs.
-func ltWaitGone(procs []ltProc, needle string) []string {
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		alive := ltAlive(procs, needle)
-		if len(alive) == 0 || time.Now().After(deadline) {
-			return alive
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // TestLauncherShutsDownWithoutOrphans runs the launcher binary as `make run`
 // does, starts a pipeline (so a runtime process exists), sends SIGTERM and
 // checks that no process of the stack is left: DynamoDB Local's JVM, the
@@ -503,15 +416,15 @@ func TestLauncherShutsDownWithoutOrphans(t *testing.T) {
 	}
 	l.waitStatus("p1", key, "Running", "Running")
 
-	tree := ltTree(l.cmd.Process.Pid)
+	tree := proctree.Descendants(l.cmd.Process.Pid)
 	var kinds []string
 	for _, p := range tree {
 		switch {
-		case strings.Contains(p.cmd, "DynamoDBLocal.jar"):
+		case strings.Contains(p.Cmd, "DynamoDBLocal.jar"):
 			kinds = append(kinds, "dynamodb")
-		case strings.Contains(p.cmd, "server.js"):
+		case strings.Contains(p.Cmd, "server.js"):
 			kinds = append(kinds, "stepfunctions")
-		case strings.Contains(p.cmd, filepath.Join(data, "bin", "sample-runtime")):
+		case strings.Contains(p.Cmd, filepath.Join(data, "bin", "sample-runtime")):
 			kinds = append(kinds, "runtime")
 		}
 	}
@@ -526,7 +439,7 @@ func TestLauncherShutsDownWithoutOrphans(t *testing.T) {
 	if code := l.stop(syscall.SIGTERM); code != 0 {
 		t.Errorf("exit code after SIGTERM: %d\n%s", code, l.out.String())
 	}
-	if alive := ltWaitGone(tree, data); len(alive) > 0 {
+	if alive := proctree.WaitGone(tree, data, 5*time.Second); len(alive) > 0 {
 		t.Fatalf("left behind after SIGTERM:\n%s", strings.Join(alive, "\n"))
 	}
 	if out := l.out.String(); !strings.Contains(out, "Shutting down") || !strings.Contains(out, "Stopped. Pipelines, executions and checkpoints are kept in") {
@@ -550,11 +463,11 @@ func TestLauncherShutsDownWithoutOrphans(t *testing.T) {
 	if e, _ := p["deployment_error"].(map[string]any); e == nil || e["error_code"] != "ComputeVanished" {
 		t.Errorf("after a restart: deployment_error %v", p["deployment_error"])
 	}
-	tree2 := ltTree(l2.cmd.Process.Pid)
+	tree2 := proctree.Descendants(l2.cmd.Process.Pid)
 	if code := l2.stop(syscall.SIGINT); code != 0 {
 		t.Errorf("exit code after SIGINT: %d", code)
 	}
-	if alive := ltWaitGone(tree2, data); len(alive) > 0 {
+	if alive := proctree.WaitGone(tree2, data, 5*time.Second); len(alive) > 0 {
 		t.Fatalf("left behind after SIGINT:\n%s", strings.Join(alive, "\n"))
 	}
 }
