@@ -33,6 +33,9 @@ func main() {
 		Metrics: metrics.New(os.Stdout), StuckThreshold: threshold,
 	}
 	lambda.Start(func(ctx context.Context) (reconciler.Report, error) {
-		return r.Run(ctx)
+		// Every log line of this pass carries the invocation's request id.
+		pass := *r
+		pass.Logger = logger.With("aws_request_id", obs.LambdaRequestID(ctx))
+		return pass.Run(ctx)
 	})
 }

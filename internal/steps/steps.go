@@ -21,6 +21,7 @@ import (
 	"github.com/sluicehq/sluice/internal/compute"
 	"github.com/sluicehq/sluice/internal/domain"
 	"github.com/sluicehq/sluice/internal/metrics"
+	"github.com/sluicehq/sluice/internal/obs"
 	"github.com/sluicehq/sluice/internal/runtimeclient"
 	"github.com/sluicehq/sluice/internal/store"
 )
@@ -175,6 +176,9 @@ const (
 func (s *Steps) Handle(ctx context.Context, req Request) (State, error) {
 	st := req.State
 	log := s.logger().With("step", req.Step, "pipeline", st.Pipeline, "generation", st.Generation, "execution", req.Execution)
+	if id := obs.LambdaRequestID(ctx); id != "" {
+		log = log.With("aws_request_id", id)
+	}
 	handlers := map[string]func(context.Context, Request) (State, error){
 		StepMarkProvisioning:   s.markProvisioning,
 		StepProvision:          s.provision,
