@@ -570,46 +570,41 @@ func (s *Steps) markSuspended(ctx context.Context, req Request) (State, error) {
 }
 
 func (s *Steps) markStopping(ctx context.Context, req Request) (State, error) {
-	st := req.State
-	p, err := s.current(ctx, st)
-	if err != nil {
-		return st, err
-	}
-	if p.ResourcesStatus == domain.ResourcesStopped {
-		st.AlreadyStopped = true
-		return st, nil
-	}
-	if p, err = s.transition(ctx, req, domain.MarkStopping(nil)); err != nil {
-		return st, err
-	}
-	if p.DeploymentID != nil {
-		st.DeploymentID = *p.DeploymentID
-	}
-	return st, nil
+	st, _, err := s.toStopping(ctx, req, nil)
+	return st, err
 }
 
 func (s *Steps) recordError(ctx context.Context, req Request) (State, error) {
-	st := req.State
+	cause := causeFromCatch(req.State.Error)
+	st, hadError, err := s.toStopping(ctx, req, cause)
+	if err == nil && !st.AlreadyStopped && !hadError && s.Metrics != nil {
+		s.Metrics.ForcedStopWithError(ctx, st.Pipeline, st.Generation, cause.ErrorCode)
+	}
+	return st, err
+}
+
+// toStopping moves the pipeline to Stopping, recording cause as its
+// deployment_error when set, unless it is Stopped already (AlreadyStopped:
+// the workflow has nothing left to do). hadError tells whether an error was
+// recorded before, so a repeated step is not counted twice.
+func (s *Steps) toStopping(ctx context.Context, req Request, cause *domain.ErrorBody) (st State, hadError bool, err error) {
+	st = req.State
 	p, err := s.current(ctx, st)
 	if err != nil {
-		return st, err
+		return st, false, err
 	}
 	if p.ResourcesStatus == domain.ResourcesStopped {
 		st.AlreadyStopped = true
-		return st, nil
+		return st, p.DeploymentError != nil, nil
 	}
-	cause := causeFromCatch(st.Error)
-	hadError := p.DeploymentError != nil
+	hadError = p.DeploymentError != nil
 	if p, err = s.transition(ctx, req, domain.MarkStopping(cause)); err != nil {
-		return st, err
+		return st, hadError, err
 	}
 	if p.DeploymentID != nil {
 		st.DeploymentID = *p.DeploymentID
 	}
-	if !hadError && s.Metrics != nil {
-		s.Metrics.ForcedStopWithError(ctx, p.Name, p.Generation, cause.ErrorCode)
-	}
-	return st, nil
+	return st, hadError, nil
 }
 
 func (s *Steps) deprovision(ctx context.Context, req Request) (State, error) {
