@@ -562,39 +562,33 @@ func (h *Handler) readRuntime(ctx context.Context, c *call, check func(domain.Pi
 }
 
 func (h *Handler) checkpoint(ctx context.Context, c *call) (Response, error) {
-	rt, err := h.readRuntime(ctx, c, domain.CheckCheckpoint)
-	if err != nil {
-		return Response{}, err
-	}
-	cp, err := rt.Checkpoint(ctx)
-	if err != nil {
-		return Response{}, &runtimeError{pipeline: c.name, err: err}
-	}
-	return jsonResponse(http.StatusOK, cp)
+	return forward(ctx, h, c, domain.CheckCheckpoint, Runtime.Checkpoint)
 }
 
 func (h *Handler) checkpointStatus(ctx context.Context, c *call) (Response, error) {
-	rt, err := h.readRuntime(ctx, c, domain.CheckReadInteraction)
-	if err != nil {
-		return Response{}, err
-	}
-	st, err := rt.CheckpointStatus(ctx)
-	if err != nil {
-		return Response{}, &runtimeError{pipeline: c.name, err: err}
-	}
-	return jsonResponse(http.StatusOK, st)
+	return forward(ctx, h, c, domain.CheckReadInteraction, Runtime.CheckpointStatus)
 }
 
 func (h *Handler) stats(ctx context.Context, c *call) (Response, error) {
-	rt, err := h.readRuntime(ctx, c, domain.CheckReadInteraction)
+	return forward(ctx, h, c, domain.CheckReadInteraction, Runtime.Stats)
+}
+
+// forward answers a forwarded read or checkpoint: the record's interaction
+// check, the runtime call, its result as the 200 body (a raw JSON answer, the
+// runtime's own statistics, is passed through as it came).
+func forward[T any](ctx context.Context, h *Handler, c *call, check func(domain.Pipeline) error, do func(Runtime, context.Context) (T, error)) (Response, error) {
+	rt, err := h.readRuntime(ctx, c, check)
 	if err != nil {
 		return Response{}, err
 	}
-	st, err := rt.Stats(ctx)
+	v, err := do(rt, ctx)
 	if err != nil {
 		return Response{}, &runtimeError{pipeline: c.name, err: err}
 	}
-	return rawJSON(http.StatusOK, st), nil
+	if raw, ok := any(v).(json.RawMessage); ok {
+		return rawJSON(http.StatusOK, raw), nil
+	}
+	return jsonResponse(http.StatusOK, v)
 }
 
 func (h *Handler) events(ctx context.Context, c *call) (Response, error) {
