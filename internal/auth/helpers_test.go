@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/sluicehq/sluice/internal/testkit"
 	"log/slog"
 	"math/big"
 	"net/http"
@@ -109,25 +109,7 @@ func newFakeClock() *fakeClock {
 func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
 func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func jsonLogger(w *syncBuffer) *slog.Logger {
+func jsonLogger(w *testkit.SyncBuffer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
@@ -226,17 +208,17 @@ type testEnv struct {
 	clock *fakeClock
 	jwks  *jwksServer
 	keys  *mapKeys
-	logs  *syncBuffer
+	logs  *testkit.SyncBuffer
 	v     *ChainVerifier
 }
 
 func newTestEnv(t testing.TB, mod func(*Config)) *testEnv {
 	t.Helper()
-	return newTestEnvLogs(t, mod, &syncBuffer{})
+	return newTestEnvLogs(t, mod, &testkit.SyncBuffer{})
 }
 
 // newTestEnvLogs is newTestEnv logging (JSON, debug level) into logs.
-func newTestEnvLogs(t testing.TB, mod func(*Config), logs *syncBuffer) *testEnv {
+func newTestEnvLogs(t testing.TB, mod func(*Config), logs *testkit.SyncBuffer) *testEnv {
 	t.Helper()
 	e := &testEnv{
 		clock: newFakeClock(),

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/sluicehq/sluice/internal/testkit"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -174,7 +175,7 @@ func TestAttackTable(t *testing.T) {
 		{name: "JWKS server down", cfg: func(c *Config) { c.JWKSURL = downURL }, header: rs(nil), code: domain.CodeServiceUnavailable},
 	}
 
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	var secrets []string
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
@@ -375,7 +376,7 @@ func TestCustomRoleClaim(t *testing.T) {
 }
 
 func TestDisabled(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	v, err := NewVerifier(Config{Disabled: true}, nil, jsonLogger(logs))
 	if err != nil {
 		t.Fatal(err)

@@ -5,8 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/sluicehq/sluice/internal/testkit"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -33,30 +33,13 @@ import (
 // reaching states, never on how fast).
 const waitLimit = 90 * time.Second
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // stack is the local stack, started as `make run` starts it.
 type stack struct {
 	t                                    *testing.T
 	root, cliBin, data, key              string
 	apiURL, dynamoURL, sfnURL, lambdaURL string
 	cmd                                  *exec.Cmd
-	out                                  *syncBuffer
+	out                                  *testkit.SyncBuffer
 	done                                 chan struct{}
 	http                                 *http.Client
 }
@@ -73,24 +56,6 @@ func goBuild(t *testing.T, root, dir, pkg, name string) string {
 	return bin
 }
 
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var lns []net.Listener
-	var out []int
-	for range n {
-		ln, err := net.Listen("tcp", ":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		_ = ln.Close()
-	}
-	return out
-}
-
 // startStack builds the launcher and the CLI and runs the launcher like
 // `make run` (from the repository root, with flags for free ports and a
 // temporary data dir, SLUICE_API_KEY set), waiting for its banner and
@@ -104,9 +69,9 @@ func startStack(t *testing.T) *stack {
 	binDir := t.TempDir()
 	launcher := goBuild(t, root, binDir, "./infra/localstack", "sluice-local")
 	s := &stack{t: t, root: root, cliBin: goBuild(t, root, binDir, "./infra/sluice", "sluice"), data: t.TempDir(),
-		key: "apikey:e2e-" + strconv.FormatInt(time.Now().UnixNano(), 36), out: &syncBuffer{}, done: make(chan struct{}),
+		key: "apikey:e2e-" + strconv.FormatInt(time.Now().UnixNano(), 36), out: &testkit.SyncBuffer{}, done: make(chan struct{}),
 		http: &http.Client{Timeout: 70 * time.Second}}
-	p := freePorts(t, 4)
+	p := testkit.FreePorts(t, 4)
 	s.apiURL = fmt.Sprintf("http://127.0.0.1:%d", p[0])
 	s.dynamoURL = fmt.Sprintf("http://127.0.0.1:%d", p[1])
 	s.sfnURL = fmt.Sprintf("http://127.0.0.1:%d", p[2])

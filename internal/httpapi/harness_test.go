@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/sluicehq/sluice/internal/testkit"
 	"io"
 	"log/slog"
 	"net/http"
@@ -176,23 +177,6 @@ func (f *fakeRuntime) received() []string {
 
 // ---- the environment: a table, the store, the handler behind a server ----
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type env struct {
 	t        *testing.T
 	ctx      context.Context
@@ -204,7 +188,7 @@ type env struct {
 	runtime  *fakeRuntime
 	handler  *Handler
 	srv      *httptest.Server
-	logs     *syncBuffer
+	logs     *testkit.SyncBuffer
 	writeKey string
 	readKey  string
 }
@@ -216,7 +200,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	client, table := dynamolocal.NewPipelinesTable(t)
 	e := &env{t: t, ctx: context.Background(), client: client, table: table,
-		rec: workflow.NewRecorder(), setupRec: workflow.NewRecorder(), logs: &syncBuffer{}}
+		rec: workflow.NewRecorder(), setupRec: workflow.NewRecorder(), logs: &testkit.SyncBuffer{}}
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.store = store.NewDynamo(client, table, store.WithLogger(logger))
 	var err error

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sluicehq/sluice/internal/testkit"
 	"io"
 	"net"
 	"net/http"
@@ -334,7 +335,7 @@ func smoke(ctx context.Context, t *testing.T, rie, bootstrap, root string, fn fu
 type rieInstance struct {
 	cmd    *exec.Cmd
 	url    string
-	out    *syncBuffer
+	out    *testkit.SyncBuffer
 	exited chan struct{}
 	once   sync.Once
 }
@@ -388,7 +389,7 @@ func tryStartRIE(ctx context.Context, t *testing.T, rie, bootstrap string, fn fu
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	out := &syncBuffer{}
+	out := &testkit.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	// The emulator dies with the test binary (even on a test timeout); its
 	// function then loses the Runtime API and exits too.
@@ -719,21 +720,4 @@ func merge(ms ...map[string]string) map[string]string {
 		}
 	}
 	return out
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

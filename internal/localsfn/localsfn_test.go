@@ -1,11 +1,11 @@
 package localsfn_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sluicehq/sluice/internal/testkit"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -128,25 +128,8 @@ var (
 	lambdaURL  string
 	shared     *localsfn.Service
 	client     *sfn.Client
-	sharedLog  lockedBuffer
+	sharedLog  testkit.SyncBuffer
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func testMachine(name string) localsfn.StateMachine {
 	return localsfn.StateMachine{
@@ -750,7 +733,7 @@ func TestStateMachines(t *testing.T) {
 func TestRestartKeepsExecutions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	var log lockedBuffer
+	var log testkit.SyncBuffer
 	cfg := testConfig()
 	cfg.StateFile = filepath.Join(t.TempDir(), "executions.json")
 	cfg.Log = &log
@@ -856,7 +839,7 @@ func TestRestartKeepsExecutions(t *testing.T) {
 func TestEngineLambdaClient(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	var log lockedBuffer
+	var log testkit.SyncBuffer
 	cfg := testConfig()
 	cfg.TaskInvoker = "engine"
 	cfg.StateMachines = cfg.StateMachines[:1]

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sluicehq/sluice/internal/testkit"
 	"io"
 	"log/slog"
 	"net/http"
@@ -46,24 +47,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer collects logs from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is a local stack with a fake compute driver and fake runtimes, for the
 // workflow scenarios: the real ASL on the real engine, the real step handlers
 // through the local Lambda endpoint, DynamoDB Local. An env belongs to one
@@ -74,20 +57,20 @@ type env struct {
 	ctx    context.Context
 	stack  *Stack
 	driver *fakeDriver
-	logs   *syncBuffer
+	logs   *testkit.SyncBuffer
 	client *http.Client
 
 	mu    sync.Mutex
 	names []string // the pipelines this test created (for the log excerpt on failure)
 }
 
-func startStack(tb testing.TB, stepsCfg steps.Config) (*Stack, *fakeDriver, *syncBuffer, error) {
+func startStack(tb testing.TB, stepsCfg steps.Config) (*Stack, *fakeDriver, *testkit.SyncBuffer, error) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	inst := dynamolocal.Shared(tb)
 	driver := newFakeDriver()
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	stack, err := Start(ctx, Config{
 		DynamoEndpoint:    inst.Endpoint,
 		Table:             dynamolocal.UniqueTableName(tb),
@@ -144,7 +127,7 @@ type sharedStack struct {
 	once   sync.Once
 	stack  *Stack
 	driver *fakeDriver
-	logs   *syncBuffer
+	logs   *testkit.SyncBuffer
 	err    error
 }
 
@@ -191,7 +174,7 @@ func closeSharedStacks() error {
 	return nil
 }
 
-func attach(t *testing.T, stack *Stack, driver *fakeDriver, logs *syncBuffer) *env {
+func attach(t *testing.T, stack *Stack, driver *fakeDriver, logs *testkit.SyncBuffer) *env {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
 	e := &env{t: t, ctx: ctx, stack: stack, driver: driver, logs: logs, client: &http.Client{Timeout: 30 * time.Second}}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/sluicehq/sluice/internal/proctree"
+	"github.com/sluicehq/sluice/internal/testkit"
 	"io"
 	"net"
 	"net/http"
@@ -233,21 +234,11 @@ func TestParseJavaMajor(t *testing.T) {
 
 // ---- the launcher binary, as `make run` starts it ----
 
-// ltFreePorts returns n distinct ports that were free a moment ago.
+// ltFreePorts is testkit.FreePorts as the flag values the launcher takes.
 func ltFreePorts(t *testing.T, n int) []string {
-	t.Helper()
-	var lns []net.Listener
 	var out []string
-	for range n {
-		ln, err := net.Listen("tcp", ":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		out = append(out, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
-	}
-	for _, ln := range lns {
-		_ = ln.Close()
+	for _, p := range testkit.FreePorts(t, n) {
+		out = append(out, strconv.Itoa(p))
 	}
 	return out
 }
@@ -271,7 +262,7 @@ func ltBuild(t *testing.T) string {
 type ltLauncher struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *testkit.SyncBuffer
 	done   chan struct{}
 	apiURL string
 }
@@ -281,7 +272,7 @@ type ltLauncher struct {
 func ltStart(t *testing.T, bin string, args []string, extraEnv ...string) *ltLauncher {
 	t.Helper()
 	root, _ := dynamolocal.ModuleRoot()
-	l := &ltLauncher{t: t, out: &syncBuffer{}, done: make(chan struct{})}
+	l := &ltLauncher{t: t, out: &testkit.SyncBuffer{}, done: make(chan struct{})}
 	l.cmd = exec.Command(bin, args...)
 	l.cmd.Dir = root
 	l.cmd.Env = append(os.Environ(), extraEnv...)

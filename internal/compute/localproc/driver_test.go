@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sluicehq/sluice/internal/testkit"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -679,7 +680,7 @@ func TestShutdownStopsEverything(t *testing.T) {
 }
 
 func TestStdoutStderrOverride(t *testing.T) {
-	var buf syncBuffer
+	var buf testkit.SyncBuffer
 	d, err := New(Config{Root: t.TempDir(), RuntimeBinary: runtimeBinary, Stdout: &buf, Stderr: &buf})
 	if err != nil {
 		t.Fatal(err)
@@ -696,23 +697,6 @@ func TestStdoutStderrOverride(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(d.RunDir("p1", "dep-1"), logFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("log file created although output is redirected: %v", err)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestProcessAliveGuardsPidReuse(t *testing.T) {
