@@ -20,7 +20,19 @@ type Outcome struct {
 	Supersedes *WorkflowRef
 	// Accepted describes what was accepted (the body of a 202).
 	Accepted string
+	// Forward is the runtime call that carries the new runtime desired status
+	// to a provisioned runtime ("" for none): /start on a Paused pipeline
+	// resumes it as /resume does.
+	Forward RuntimeCall
 }
+
+// RuntimeCall names an action forwarded to a pipeline's runtime.
+type RuntimeCall string
+
+const (
+	ForwardStart RuntimeCall = "start" // the runtime's GET /start: run
+	ForwardPause RuntimeCall = "pause" // the runtime's GET /pause
+)
 
 // ErrInconsistentRecord reports a record that breaks the status invariants;
 // it is never the caller's fault (answered as an internal error).
@@ -34,7 +46,7 @@ func unchanged(p Pipeline, accepted string) (Outcome, error) {
 // workflow increments the generation (DESIGN.md, correctness core), every
 // changed *_since is stamped, and the outcome names the workflow to start.
 func accept(prev, next Pipeline, now time.Time, wf WorkflowKind, accepted string) (Outcome, error) {
-	if desiredChanged(prev, next) || wf != "" {
+	if intentChanged(prev, next) || wf != "" {
 		next.Generation = prev.Generation + 1
 	}
 	stamp(&prev, &next, now)
@@ -55,11 +67,45 @@ func desiredChanged(prev, next Pipeline) bool {
 		!equalPtr(prev.RuntimeDesiredStatus, next.RuntimeDesiredStatus)
 }
 
-// Definition is what a user writes with create or replace.
+// intentChanged: a desired status changed in a way a workflow acts on. A
+// swap of the runtime desired status between Running and Paused (pause,
+// resume, a start of a Paused pipeline) is not: no workflow starts or stops
+// for it, the runtime is told directly (and the start workflow provisions
+// the runtime desired status of the moment), so it keeps the generation and
+// never supersedes a workflow in flight, e.g. the start that Feldera 0.148's
+// SDK sends as /pause then /start.
+func intentChanged(prev, next Pipeline) bool {
+	return desiredChanged(prev, next) && !runningPausedSwap(prev, next)
+}
+
+func runningPausedSwap(prev, next Pipeline) bool {
+	interactive := func(d *RuntimeDesiredStatus) bool {
+		return d != nil && (*d == RuntimeDesiredRunning || *d == RuntimeDesiredPaused)
+	}
+	return prev.ResourcesDesiredStatus == next.ResourcesDesiredStatus && next.ResourcesDesiredStatus == ResourcesDesiredProvisioned &&
+		interactive(prev.RuntimeDesiredStatus) && interactive(next.RuntimeDesiredStatus)
+}
+
+// Definition is what a user writes with create or replace (Feldera's
+// PostPutPipeline).
 type Definition struct {
 	Name          string
 	Description   string
 	RuntimeConfig []byte
+	Tags          []string
+	ProgramCode   string
+	UdfRust       string
+	UdfToml       string
+	ProgramConfig []byte
+}
+
+// DefinitionOf is p's current definition (the base a PATCH edits).
+func DefinitionOf(p Pipeline) Definition {
+	return Definition{
+		Name: p.Name, Description: p.Description, RuntimeConfig: cloneBytes(p.RuntimeConfig),
+		Tags: append([]string{}, p.Tags...), ProgramCode: p.ProgramCode, UdfRust: p.UdfRust, UdfToml: p.UdfToml,
+		ProgramConfig: cloneBytes(p.ProgramConfig),
+	}
 }
 
 func (d Definition) validate() (Definition, error) {
@@ -74,7 +120,7 @@ func (d Definition) validate() (Definition, error) {
 		return d, err
 	}
 	d.RuntimeConfig = cfg
-	return d, nil
+	return validateProgram(d)
 }
 
 // Create builds the record of a new pipeline: Stopped/Stopped, storage Cleared.
@@ -84,14 +130,16 @@ func Create(def Definition, id string, now time.Time) (Pipeline, error) {
 	if err != nil {
 		return Pipeline{}, err
 	}
-	return Pipeline{
+	p := Pipeline{
 		Name: def.Name, ID: id, Description: def.Description, RuntimeConfig: def.RuntimeConfig, CreatedAt: now,
 		Version: 1, RefreshVersion: 1, Generation: 0,
 		ResourcesStatus: ResourcesStopped, ResourcesStatusSince: now,
 		ResourcesDesiredStatus: ResourcesDesiredStopped, ResourcesDesiredStatusSince: now,
 		DeploymentStatusSince: now, DeploymentDesiredStatusSince: now,
 		StorageStatus: StorageCleared, StorageStatusSince: now,
-	}, nil
+	}
+	setProgram(&p, def, true, now)
+	return p, nil
 }
 
 // Replace edits the definition of an existing pipeline (PUT): only while it is
@@ -108,6 +156,7 @@ func Replace(p Pipeline, def Definition, now time.Time) (Outcome, error) {
 	next := p.clone()
 	next.Description = def.Description
 	next.RuntimeConfig = def.RuntimeConfig
+	setProgram(&next, def, programChanged(p, def), now)
 	next.Version = p.Version + 1
 	return accept(p, next, now, "", fmt.Sprintf("Pipeline '%s' updated to version %d.", p.Name, next.Version))
 }
@@ -208,6 +257,14 @@ func Start(p Pipeline, req StartRequest, now time.Time) (Outcome, error) {
 	case p.FullyStopped() && p.DeploymentError != nil && !req.DismissError:
 		return Outcome{}, CannotStartWithUndismissedError(p)
 
+	// From Stopped/Stopped with a program that cannot be deployed: as in
+	// Feldera, the start fails at once and the pipeline stays Stopped with
+	// the error recorded (dismissed by the next start).
+	case p.FullyStopped() && p.ProgramStatus != ProgramSuccess:
+		next := p.clone()
+		next.DeploymentError = StartFailedDueToFailedCompilation(p)
+		return accept(p, next, now, "", fmt.Sprintf("Pipeline '%s' cannot be started: its program cannot be deployed (see program_error).", p.Name))
+
 	// From Stopped/Stopped: desired Provisioned, start workflow.
 	case p.FullyStopped():
 		next := p.clone()
@@ -217,8 +274,28 @@ func Start(p Pipeline, req StartRequest, now time.Time) (Outcome, error) {
 		next.DeploymentError = nil
 		return accept(p, next, now, WorkflowStart, fmt.Sprintf("Pipeline '%s' is being started (initial %s).", p.Name, req.Initial))
 
-	// Repeat while starting or running with the same initial: no-op.
-	case p.DeploymentInitial != nil && *p.DeploymentInitial == req.Initial:
+	// A provisioned pipeline whose runtime is desired Paused: /start (initial
+	// running) resumes it, like /resume (Feldera 0.148's /start).
+	case req.Initial == InitialRunning && p.ResourcesStatus == ResourcesProvisioned &&
+		p.RuntimeDesiredStatus != nil && *p.RuntimeDesiredStatus == RuntimeDesiredPaused:
+		out, err := setRuntimeDesired(p, RuntimeDesiredRunning, "resume", now)
+		out.Forward = ForwardStart
+		return out, err
+
+	// A start of a pipeline that is not provisioned yet and was started
+	// paused (Feldera 0.148's SDK starts with /pause, then /start): the
+	// runtime desired status becomes Running; the start workflow provisions
+	// it so, or tells the runtime once it answers.
+	case req.Initial == InitialRunning && p.ResourcesStatus != ResourcesProvisioned &&
+		p.RuntimeDesiredStatus != nil && *p.RuntimeDesiredStatus == RuntimeDesiredPaused:
+		next := p.clone()
+		next.RuntimeDesiredStatus = ptr(RuntimeDesiredRunning)
+		return accept(p, next, now, "", fmt.Sprintf("Pipeline '%s' is being started: it will run once provisioned.", p.Name))
+
+	// Repeat while starting or running with the same initial, or asking a
+	// provisioned pipeline for the runtime status it already wants: no-op.
+	case equalPtr(p.RuntimeDesiredStatus, ptr(req.Initial.DesiredRuntime())),
+		p.DeploymentInitial != nil && *p.DeploymentInitial == req.Initial && p.ResourcesStatus != ResourcesProvisioned:
 		return unchanged(p, fmt.Sprintf("Pipeline '%s' is already started (initial %s).", p.Name, req.Initial))
 
 	// A different initial while not stopped.
@@ -258,14 +335,38 @@ func checkInteractive(p Pipeline, wants RuntimeDesiredStatus, verb string) error
 
 // Pause decides POST /pause: the runtime desired status becomes Paused and the
 // action is forwarded to the runtime.
+//
+// A fully stopped pipeline is started paused (Feldera 0.148: "a stopped
+// pipeline can be started through calling either /start or /pause"); one
+// that is starting gets the runtime desired status Paused.
 func Pause(p Pipeline, now time.Time) (Outcome, error) {
-	return setRuntimeDesired(p, RuntimeDesiredPaused, "pause", now)
+	switch {
+	case p.FullyStopped():
+		return Start(p, StartRequest{Initial: InitialPaused, DismissError: true}, now)
+	case !p.StopInProgress() && p.ResourcesDesiredStatus == ResourcesDesiredProvisioned && p.ResourcesStatus != ResourcesProvisioned &&
+		p.RuntimeDesiredStatus != nil && *p.RuntimeDesiredStatus == RuntimeDesiredRunning:
+		next := p.clone()
+		next.RuntimeDesiredStatus = ptr(RuntimeDesiredPaused)
+		return accept(p, next, now, "", fmt.Sprintf("Pipeline '%s' is being started: it will be paused once provisioned.", p.Name))
+	}
+	out, err := setRuntimeDesired(p, RuntimeDesiredPaused, "pause", now)
+	out.Forward = ForwardPause
+	return out, err
 }
 
 // Resume decides POST /resume: the runtime desired status becomes Running and
 // the action is forwarded to the runtime.
+//
+// A pipeline that is starting paused and not provisioned yet gets the
+// runtime desired status Running, as /start does.
 func Resume(p Pipeline, now time.Time) (Outcome, error) {
-	return setRuntimeDesired(p, RuntimeDesiredRunning, "resume", now)
+	if !p.StopInProgress() && p.ResourcesDesiredStatus == ResourcesDesiredProvisioned && p.ResourcesStatus != ResourcesProvisioned &&
+		p.RuntimeDesiredStatus != nil && *p.RuntimeDesiredStatus == RuntimeDesiredPaused {
+		return Start(p, StartRequest{Initial: InitialRunning, DismissError: true}, now)
+	}
+	out, err := setRuntimeDesired(p, RuntimeDesiredRunning, "resume", now)
+	out.Forward = ForwardStart
+	return out, err
 }
 
 func setRuntimeDesired(p Pipeline, want RuntimeDesiredStatus, verb string, now time.Time) (Outcome, error) {
@@ -316,9 +417,14 @@ func Clear(p Pipeline, now time.Time) (Outcome, error) {
 	return accept(p, next, now, WorkflowClear, fmt.Sprintf("Pipeline '%s': storage is being cleared.", p.Name))
 }
 
-// DismissError decides POST /dismiss_error: only while fully stopped with an error set.
+// DismissError decides POST /dismiss_error (Feldera's rule): with no error
+// set it is a no-op in any status; an error set can only be dismissed while
+// fully stopped.
 func DismissError(p Pipeline, now time.Time) (Outcome, error) {
-	if !p.FullyStopped() || p.DeploymentError == nil {
+	if p.DeploymentError == nil {
+		return unchanged(p, fmt.Sprintf("Pipeline '%s' has no deployment error to dismiss.", p.Name))
+	}
+	if !p.FullyStopped() {
 		return Outcome{}, DismissErrorRestrictedToFullyStopped(p)
 	}
 	next := p.clone()

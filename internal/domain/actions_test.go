@@ -48,7 +48,7 @@ func checkOutcome(t *testing.T, before Pipeline, out Outcome, err error, w want)
 		t.Errorf("runtime desired %q, want %q", gotRD, w.runtimeDesired)
 	}
 	wantGen := before.Generation
-	if w.write && (desiredChanged(before, p) || w.workflow != "") {
+	if w.write && (intentChanged(before, p) || w.workflow != "") {
 		wantGen++
 	}
 	if p.Generation != wantGen {
@@ -204,13 +204,17 @@ func TestStartRules(t *testing.T) {
 		{"while a suspend is accepted but not yet marked", rec(ResourcesProvisioned, RP, RuntimeRunning, RuntimeDesiredSuspended), paused, want{errBody: `{"error_code":"IllegalPipelineAction","message":"Deployment runtime status (current: 'Running', desired: 'Suspended') cannot have desired changed to 'Paused'. Cannot start the pipeline while it is suspending. Wait for it to stop, or cancel the suspend with stop?force=true.","details":{"status":"Running","current_desired_status":"Suspended","new_desired_status":"Paused","hint":"Cannot start the pipeline while it is suspending. Wait for it to stop, or cancel the suspend with stop?force=true."}}`}},
 		{"error set, dismiss_error=false", withError(rec(ResourcesStopped, RS, "", "")), keepError, want{errBody: `{"error_code":"CannotStartWithUndismissedError","message":"Cannot start the pipeline while its deployment error is not dismissed. Dismiss it first (POST /dismiss_error) or start with dismiss_error=true.","details":{"pipeline_name":"p1","status":"Stopped","desired_status":"Stopped","storage_status":"Cleared"}}`}},
 		{"error set, dismiss_error=true (default) clears it", withError(rec(ResourcesStopped, RS, "", "")), running, want{write: true, workflow: WorkflowStart, resources: RP, runtimeDesired: RuntimeDesiredRunning}},
+		{"on a provisioned Paused pipeline, initial running resumes it (Feldera 0.148's /start)", rec(ResourcesProvisioned, RP, RuntimePaused, RuntimeDesiredPaused), running, want{write: true, resources: RP, runtimeDesired: RuntimeDesiredRunning}},
+		{"started paused, resumed, then /start: no-op", withInitial(rec(ResourcesProvisioned, RP, RuntimeRunning, RuntimeDesiredRunning), InitialPaused), running, want{resources: RP, runtimeDesired: RuntimeDesiredRunning}},
+		{"started paused, still provisioning, initial running (0.148's /pause then /start)", rec(ResourcesProvisioning, RP, "", RuntimeDesiredPaused), running, want{write: true, resources: RP, runtimeDesired: RuntimeDesiredRunning}},
+		{"started paused, start pending, initial running", rec(ResourcesStopped, RP, "", RuntimeDesiredPaused), running, want{write: true, resources: RP, runtimeDesired: RuntimeDesiredRunning}},
 		{"storage Clearing", withStorageStatus(rec(ResourcesStopped, RS, "", ""), StorageClearing), running, want{errBody: `{"error_code":"CannotStartWhileClearingStorage","message":"Cannot start the pipeline while its storage is being cleared. Wait for storage status Cleared.","details":{"pipeline_name":"p1","status":"Stopped","desired_status":"Stopped","storage_status":"Clearing"}}`}},
 	}
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
 			out, err := Start(r.p, r.req, t0.Add(1))
 			checkOutcome(t, r.p, out, err, r.expect)
-			if err == nil && out.Write {
+			if err == nil && out.Write && out.Workflow == WorkflowStart {
 				if out.Pipeline.DeploymentError != nil {
 					t.Error("start must clear the dismissed error")
 				}

@@ -20,25 +20,29 @@ const (
 	CodeDeleteRestrictedToClearedStorage     ErrorCode = "DeleteRestrictedToClearedStorage"
 	CodeStorageStatusImmutableUnlessStopped  ErrorCode = "StorageStatusImmutableUnlessStopped"
 	CodeDismissErrorRestrictedToFullyStopped ErrorCode = "DismissErrorRestrictedToFullyStopped"
-	CodeInvalidQueryParameter                ErrorCode = "InvalidQueryParameter"
-	CodeInvalidRequestBody                   ErrorCode = "InvalidRequestBody"
-	CodeEmptyName                            ErrorCode = "EmptyName"
-	CodeTooLongName                          ErrorCode = "TooLongName"
-	CodeNameDoesNotMatchPattern              ErrorCode = "NameDoesNotMatchPattern"
-	CodeUnsupportedPipelineAction            ErrorCode = "UnsupportedPipelineAction"
-	CodeDuplicateName                        ErrorCode = "DuplicateName"
-	CodeFeatureNotAvailable                  ErrorCode = "FeatureNotAvailable"
-	CodePipelineInteractionNotDeployed       ErrorCode = "PipelineInteractionNotDeployed"
-	CodePipelineUnavailable                  ErrorCode = "PipelineUnavailable"
-	CodePipelineInteractionUnreachable       ErrorCode = "PipelineInteractionUnreachable"
-	CodeServiceUnavailable                   ErrorCode = "ServiceUnavailable"
-	CodeAuthenticationFailed                 ErrorCode = "AuthenticationFailed"
-	CodeInsufficientPermissions              ErrorCode = "InsufficientPermissions"
-	CodeInternalError                        ErrorCode = "InternalError"
-	CodeNotFound                             ErrorCode = "NotFound"
-	CodeMethodNotAllowed                     ErrorCode = "MethodNotAllowed"
-	CodePayloadTooLarge                      ErrorCode = "PayloadTooLarge"
-	CodeUnsupportedMediaType                 ErrorCode = "UnsupportedMediaType"
+	// CodeStartFailedDueToFailedCompilation is never an answer, only the
+	// deployment_error of a start whose program cannot be deployed (Feldera's code).
+	CodeStartFailedDueToFailedCompilation ErrorCode = "StartFailedDueToFailedCompilation"
+	CodeUnknownAPIKey                     ErrorCode = "UnknownApiKey"
+	CodeInvalidQueryParameter             ErrorCode = "InvalidQueryParameter"
+	CodeInvalidRequestBody                ErrorCode = "InvalidRequestBody"
+	CodeEmptyName                         ErrorCode = "EmptyName"
+	CodeTooLongName                       ErrorCode = "TooLongName"
+	CodeNameDoesNotMatchPattern           ErrorCode = "NameDoesNotMatchPattern"
+	CodeUnsupportedPipelineAction         ErrorCode = "UnsupportedPipelineAction"
+	CodeDuplicateName                     ErrorCode = "DuplicateName"
+	CodeFeatureNotAvailable               ErrorCode = "FeatureNotAvailable"
+	CodePipelineInteractionNotDeployed    ErrorCode = "PipelineInteractionNotDeployed"
+	CodePipelineUnavailable               ErrorCode = "PipelineUnavailable"
+	CodePipelineInteractionUnreachable    ErrorCode = "PipelineInteractionUnreachable"
+	CodeServiceUnavailable                ErrorCode = "ServiceUnavailable"
+	CodeAuthenticationFailed              ErrorCode = "AuthenticationFailed"
+	CodeInsufficientPermissions           ErrorCode = "InsufficientPermissions"
+	CodeInternalError                     ErrorCode = "InternalError"
+	CodeNotFound                          ErrorCode = "NotFound"
+	CodeMethodNotAllowed                  ErrorCode = "MethodNotAllowed"
+	CodePayloadTooLarge                   ErrorCode = "PayloadTooLarge"
+	CodeUnsupportedMediaType              ErrorCode = "UnsupportedMediaType"
 )
 
 // httpStatusOf is the catalogue's code → HTTP status mapping, in SPEC §5 order.
@@ -55,6 +59,8 @@ var httpStatusOf = map[ErrorCode]int{
 	CodeDeleteRestrictedToClearedStorage:     http.StatusBadRequest,
 	CodeStorageStatusImmutableUnlessStopped:  http.StatusBadRequest,
 	CodeDismissErrorRestrictedToFullyStopped: http.StatusBadRequest,
+	CodeStartFailedDueToFailedCompilation:    http.StatusBadRequest,
+	CodeUnknownAPIKey:                        http.StatusNotFound,
 	CodeInvalidQueryParameter:                http.StatusBadRequest,
 	CodeInvalidRequestBody:                   http.StatusBadRequest,
 	CodeEmptyName:                            http.StatusBadRequest,
@@ -222,7 +228,31 @@ func StorageStatusImmutableUnlessStopped(p Pipeline) *Error {
 
 // DismissErrorRestrictedToFullyStopped: dismiss_error while not Stopped/Stopped or without an error.
 func DismissErrorRestrictedToFullyStopped(p Pipeline) *Error {
-	return restricted(CodeDismissErrorRestrictedToFullyStopped, p, "A deployment error can only be dismissed while the pipeline is fully stopped and an error is set.")
+	return restricted(CodeDismissErrorRestrictedToFullyStopped, p, "A deployment error can only be dismissed while the pipeline is fully stopped.")
+}
+
+// StartFailedDueToFailedCompilation is the deployment_error of a start of a
+// pipeline whose program_status is not Success.
+func StartFailedDueToFailedCompilation(p Pipeline) *ErrorBody {
+	reason := "the program cannot be deployed"
+	if p.ProgramError.SystemError != nil {
+		reason = *p.ProgramError.SystemError
+	}
+	return &ErrorBody{
+		Message:   "Pipeline could not be started: " + reason + " (see program_error).",
+		ErrorCode: string(CodeStartFailedDueToFailedCompilation),
+		Details:   map[string]any{"compiler_error": reason},
+	}
+}
+
+// APIKeyDetails names an API key.
+type APIKeyDetails struct {
+	Name string `json:"name"`
+}
+
+// UnknownAPIKey: no API key of that name (Feldera's UnknownApiKey).
+func UnknownAPIKey(name string) *Error {
+	return &Error{Code: CodeUnknownAPIKey, Message: fmt.Sprintf("Unknown API key '%s'", truncate(name, MaxNameLength)), Details: APIKeyDetails{Name: truncate(name, MaxNameLength)}}
 }
 
 // ParameterDetails name the offending parameter and value.

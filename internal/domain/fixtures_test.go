@@ -54,6 +54,11 @@ func withError(p Pipeline) Pipeline {
 	return p
 }
 
+func withInitial(p Pipeline, initial InitialState) Pipeline {
+	p.DeploymentInitial = ptr(initial)
+	return p
+}
+
 func withStorageStatus(p Pipeline, s StorageStatus) Pipeline {
 	p.StorageStatus = s
 	return p

@@ -46,6 +46,24 @@ type Pipeline struct {
 	Description   string          `json:"description"`
 	RuntimeConfig json.RawMessage `json:"runtime_config"`
 	CreatedAt     time.Time       `json:"created_at"`
+	// Tags are Feldera's client metadata tags (free-form labels).
+	Tags []string `json:"tags"`
+
+	// The program, stored and returned exactly as given (program.go says
+	// what program_status means in Sluice, which compiles nothing).
+	ProgramCode        string          `json:"program_code"`
+	UdfRust            string          `json:"udf_rust"`
+	UdfToml            string          `json:"udf_toml"`
+	ProgramConfig      json.RawMessage `json:"program_config"`
+	ProgramVersion     int64           `json:"program_version"`
+	ProgramStatus      ProgramStatus   `json:"program_status"`
+	ProgramStatusSince time.Time       `json:"program_status_since"`
+	ProgramError       ProgramError    `json:"program_error"`
+	// ProgramInfo is Feldera's compiler output (schema, connectors): always
+	// null, since nothing compiles here.
+	ProgramInfo json.RawMessage `json:"program_info"`
+	// PlatformVersion is the Sluice version that accepted the program.
+	PlatformVersion string `json:"platform_version"`
 
 	// Version is bumped on every user edit of the definition.
 	Version int64 `json:"version"`
@@ -173,6 +191,12 @@ func (p Pipeline) PendingWorkflow() WorkflowKind {
 func (p Pipeline) clone() Pipeline {
 	c := p
 	c.RuntimeConfig = cloneBytes(p.RuntimeConfig)
+	c.ProgramConfig = cloneBytes(p.ProgramConfig)
+	c.ProgramInfo = cloneBytes(p.ProgramInfo)
+	c.ProgramError.SystemError = clonePtr(p.ProgramError.SystemError)
+	if p.Tags != nil {
+		c.Tags = append([]string{}, p.Tags...)
+	}
 	c.StorageStatusDetails = cloneBytes(p.StorageStatusDetails)
 	c.RuntimeStatus = clonePtr(p.RuntimeStatus)
 	c.RuntimeStatusSince = clonePtr(p.RuntimeStatusSince)

@@ -92,7 +92,7 @@ func TestPropertyRandomLifecycles(t *testing.T) {
 				t.Fatalf("seed %d step %d %s accepted an illegal transition: %v", seed, i, s.name, err)
 			}
 			wantGen := p.Generation
-			if s.user && (desiredChanged(p, next) || out.Workflow != "") {
+			if s.user && (intentChanged(p, next) || out.Workflow != "") {
 				wantGen++
 			}
 			if next.Generation != wantGen {

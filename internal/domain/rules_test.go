@@ -57,7 +57,10 @@ func TestOtherLifecycleRules(t *testing.T) {
 		{"pause while running", running, pause, "", true, ""},
 		{"pause while paused (repeat)", paused, pause, "", false, ""},
 		{"resume while paused", paused, resume, "", true, ""},
-		{"pause not provisioned", stopped, pause, CodePipelineInteractionNotDeployed, false, ""},
+		{"pause while Stopped/Stopped starts it paused (Feldera 0.148)", stopped, pause, "", true, WorkflowStart},
+		{"pause while start pending", startPending, pause, "", true, ""},
+		{"pause while provisioning", provisioning, pause, "", true, ""},
+		{"pause while a forced stop of a provisioning pipeline runs", rec(ResourcesProvisioning, RS, "", RuntimeDesiredRunning), pause, CodeIllegalPipelineAction, false, ""},
 		{"resume while provisioning", provisioning, resume, CodePipelineInteractionNotDeployed, false, ""},
 		{"pause while suspending", suspending, pause, CodeIllegalPipelineAction, false, ""},
 		{"resume while stopping", stopping, resume, CodeIllegalPipelineAction, false, ""},
@@ -75,7 +78,9 @@ func TestOtherLifecycleRules(t *testing.T) {
 		{"clear while running", running, clear, CodeStorageStatusImmutableUnlessStopped, false, ""},
 		{"clear while start pending", startPending, clear, CodeStorageStatusImmutableUnlessStopped, false, ""},
 		{"dismiss_error while Stopped/Stopped with error", withError(stopped), dismiss, "", true, ""},
-		{"dismiss_error without error", stopped, dismiss, CodeDismissErrorRestrictedToFullyStopped, false, ""},
+		{"dismiss_error without error: no-op", stopped, dismiss, "", false, ""},
+		{"dismiss_error without error while running: no-op", running, dismiss, "", false, ""},
+		{"dismiss_error without error while suspending: no-op", suspending, dismiss, "", false, ""},
 		{"dismiss_error while stopping", withError(stopping), dismiss, CodeDismissErrorRestrictedToFullyStopped, false, ""},
 	}
 	for _, r := range rows {

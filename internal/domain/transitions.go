@@ -148,8 +148,9 @@ func validateGeneration(before, after Pipeline) error {
 				return illegal("resources desired status changed without a new generation")
 			}
 		}
-		if !equalPtr(before.RuntimeDesiredStatus, after.RuntimeDesiredStatus) {
-			// Only reaching Stopped clears it.
+		if !equalPtr(before.RuntimeDesiredStatus, after.RuntimeDesiredStatus) && !runningPausedSwap(before, after) {
+			// Only reaching Stopped clears it (a Running↔Paused swap is
+			// no workflow's intent: see intentChanged).
 			if after.RuntimeDesiredStatus != nil || after.ResourcesStatus != ResourcesStopped {
 				return illegal("runtime desired status changed without a new generation")
 			}

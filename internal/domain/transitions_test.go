@@ -195,7 +195,7 @@ func TestValidateTransitionRejects(t *testing.T) {
 		"resources skip":              func(p *Pipeline) { p.ResourcesStatus = ResourcesStopped; p.RuntimeStatus = nil },
 		"Stopping with desired Prov.": func(p *Pipeline) { p.ResourcesStatus = ResourcesStopping },
 		"runtime Running → Suspended": func(p *Pipeline) { p.RuntimeStatus = ptr(RuntimeSuspended) },
-		"desired change, same gen":    func(p *Pipeline) { p.RuntimeDesiredStatus = ptr(RuntimeDesiredPaused) },
+		"desired change, same gen":    func(p *Pipeline) { p.RuntimeDesiredStatus = ptr(RuntimeDesiredSuspended) },
 		"user action moves status":    func(p *Pipeline) { p.Generation++; p.RuntimeStatus = ptr(RuntimePaused) },
 		"generation jumps":            func(p *Pipeline) { p.Generation += 2 },
 		"generation goes back":        func(p *Pipeline) { p.Generation-- },

@@ -134,11 +134,13 @@ func ParseSelector(values []string) (Selector, error) {
 		return SelectorAll, nil
 	case len(values) == 1 && values[0] == "all":
 		return SelectorAll, nil
-	case len(values) == 1 && values[0] == "status":
+	case len(values) == 1 && (values[0] == "status" || values[0] == "status_with_connectors"):
+		// status_with_connectors (today's Feldera) adds connector statistics;
+		// a Sluice pipeline has no connectors the control plane knows of.
 		return SelectorStatus, nil
 	}
 	if len(values) == 1 {
-		return "", InvalidQueryParameter("selector", values[0], "all or status")
+		return "", InvalidQueryParameter("selector", values[0], "all, status or status_with_connectors")
 	}
-	return "", InvalidQueryParameter("selector", fmt.Sprint(values), "all or status")
+	return "", InvalidQueryParameter("selector", fmt.Sprint(values), "all, status or status_with_connectors")
 }

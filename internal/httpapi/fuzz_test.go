@@ -34,8 +34,12 @@ func (s stubRuntime) Start(context.Context) error { return s.err() }
 func (s stubRuntime) Checkpoint(context.Context) (runtimeclient.CheckpointResponse, error) {
 	return runtimeclient.CheckpointResponse{CheckpointSequenceNumber: 7, IncarnationUUID: "u"}, s.err()
 }
-func (s stubRuntime) CheckpointStatus(context.Context) (runtimeclient.CheckpointStatus, error) {
+func (s stubRuntime) CheckpointStatus(context.Context, string) (runtimeclient.CheckpointStatus, error) {
 	return runtimeclient.CheckpointStatus{}, s.err()
+}
+func (s stubRuntime) Status(context.Context) (runtimeclient.StatusReport, error) {
+	// Not observed: the record keeps what the action wrote.
+	return runtimeclient.StatusReport{}, &runtimeclient.TemporaryError{Op: "status", StatusCode: 503}
 }
 func (s stubRuntime) Stats(context.Context) (json.RawMessage, error) {
 	return json.RawMessage(`{"records":1}`), s.err()

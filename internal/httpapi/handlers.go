@@ -14,9 +14,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/sluicehq/sluice/functions/api/openapi"
 	"github.com/sluicehq/sluice/internal/domain"
 	"github.com/sluicehq/sluice/internal/obs"
+	"github.com/sluicehq/sluice/internal/runtimeclient"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/workflow"
 )
@@ -39,8 +42,13 @@ func rawJSON(status int, b []byte) Response {
 // acknowledgements), e.g. "Pipeline 'p1' is being stopped: …".
 func message(status int, text string) (Response, error) { return jsonResponse(status, text) }
 
+// statusOmits are the fields selector=status leaves out, as Feldera's
+// PipelineFieldSelector::Status does: the definition's large fields. The
+// description stays (Feldera 0.148's PipelineSelectedInfo requires it).
+var statusOmits = []string{"runtime_config", "program_code", "udf_rust", "udf_toml", "program_config", "program_info"}
+
 // view renders a record: the full view, or with selector=status the view
-// without runtime_config and description.
+// without statusOmits.
 func view(p domain.Pipeline, sel domain.Selector) (json.RawMessage, error) {
 	b, err := json.Marshal(domain.ViewOf(p))
 	if err != nil || sel != domain.SelectorStatus {
@@ -50,8 +58,9 @@ func view(p domain.Pipeline, sel domain.Selector) (json.RawMessage, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, err
 	}
-	delete(m, "runtime_config")
-	delete(m, "description")
+	for _, f := range statusOmits {
+		delete(m, f)
+	}
 	return json.Marshal(m)
 }
 
@@ -86,19 +95,57 @@ func parseLimit(q map[string][]string) (int, error) {
 
 // ---- bodies ----
 
-// definitionBody is the body of POST /v0/pipelines and PUT /v0/pipelines/{name}.
+// definitionBody is the body of POST /v0/pipelines, PUT and PATCH
+// /v0/pipelines/{name}: Feldera's PostPutPipeline and PatchPipeline. Every
+// field is nullable; null and absent are the same (empty for POST/PUT,
+// unchanged for PATCH).
 type definitionBody struct {
 	Name          *string         `json:"name"`
 	Description   *string         `json:"description"`
+	Tags          *[]string       `json:"tags"`
 	RuntimeConfig json.RawMessage `json:"runtime_config"`
+	ProgramCode   *string         `json:"program_code"`
+	UdfRust       *string         `json:"udf_rust"`
+	UdfToml       *string         `json:"udf_toml"`
+	ProgramConfig json.RawMessage `json:"program_config"`
 }
 
+// bodyFields lists the accepted fields (for the unknown-field message).
+const bodyFields = "name, description, tags, runtime_config, program_code, udf_rust, udf_toml, program_config"
+
+// definition is the full definition a POST or PUT writes.
 func (b definitionBody) definition(name string) domain.Definition {
-	d := domain.Definition{Name: name, RuntimeConfig: b.RuntimeConfig}
-	if b.Description != nil {
-		d.Description = *b.Description
+	return b.patch(domain.Definition{Name: name})
+}
+
+// patch applies the fields present in b to base (PATCH; for POST/PUT the
+// base is empty).
+func (b definitionBody) patch(base domain.Definition) domain.Definition {
+	d := base
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&d.Description, b.Description)
+	set(&d.ProgramCode, b.ProgramCode)
+	set(&d.UdfRust, b.UdfRust)
+	set(&d.UdfToml, b.UdfToml)
+	if b.Tags != nil {
+		d.Tags = *b.Tags
+	}
+	if !isNull(b.RuntimeConfig) {
+		d.RuntimeConfig = b.RuntimeConfig
+	}
+	if !isNull(b.ProgramConfig) {
+		d.ProgramConfig = b.ProgramConfig
 	}
 	return d
+}
+
+func isNull(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) == 0 || bytes.Equal(t, []byte("null"))
 }
 
 // decodeDefinition decodes a definition strictly: one JSON object, no
@@ -139,7 +186,7 @@ func bodyError(err error) error {
 		return domain.InvalidRequestBody("", "truncated JSON")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return domain.InvalidRequestBody(truncate(field, 100), "unknown field (accepted: name, description, runtime_config)")
+		return domain.InvalidRequestBody(truncate(field, 100), "unknown field (accepted: "+bodyFields+")")
 	}
 	return domain.InvalidRequestBody("", "the body is not a valid JSON object")
 }
@@ -335,6 +382,29 @@ func (h *Handler) putPipeline(ctx context.Context, c *call) (Response, error) {
 	return Response{}, h.gaveUp("replace", c.name)
 }
 
+// patchPipeline edits the fields present in the body (Feldera's PATCH), with
+// the same rules as PUT: only while fully stopped, never a rename.
+func (h *Handler) patchPipeline(ctx context.Context, c *call) (Response, error) {
+	body, err := decodeDefinition(c.req.Body)
+	if err != nil {
+		return Response{}, err
+	}
+	if body.Name != nil && *body.Name != c.name {
+		return Response{}, domain.InvalidRequestBody("name", fmt.Sprintf("must equal the pipeline name in the path ('%s'): pipelines cannot be renamed", c.name))
+	}
+	after, _, err := h.act(ctx, c, "patch", func(p domain.Pipeline, now time.Time) (domain.Outcome, error) {
+		return domain.Replace(p, body.patch(domain.DefinitionOf(p)), now)
+	})
+	if err != nil {
+		return Response{}, err
+	}
+	v, err := view(after, domain.SelectorAll)
+	if err != nil {
+		return Response{}, err
+	}
+	return rawJSON(http.StatusOK, v), nil
+}
+
 func (h *Handler) deletePipeline(ctx context.Context, c *call) (Response, error) {
 	for range h.maxAttempts {
 		p, err := h.store.Get(ctx, c.name)
@@ -497,9 +567,8 @@ func (h *Handler) start(ctx context.Context, c *call) (Response, error) {
 		return Response{}, err
 	}
 	req := domain.StartRequest{Initial: initial, DismissError: dismiss}
-	resp, _, err := h.lifecycle(ctx, c, "start?initial="+strings.ToLower(string(initial)), http.StatusAccepted,
+	return h.forwardDesired(ctx, c, "start?initial="+strings.ToLower(string(initial)),
 		func(p domain.Pipeline, now time.Time) (domain.Outcome, error) { return domain.Start(p, req, now) })
-	return resp, err
 }
 
 func (h *Handler) clear(ctx context.Context, c *call) (Response, error) {
@@ -515,26 +584,38 @@ func (h *Handler) dismissError(ctx context.Context, c *call) (Response, error) {
 // pause and resume record the runtime desired status, then forward the
 // action to the runtime.
 func (h *Handler) pause(ctx context.Context, c *call) (Response, error) {
-	return h.forwardDesired(ctx, c, "pause", domain.Pause, func(ctx context.Context, rt Runtime) error { return rt.Pause(ctx) })
+	return h.forwardDesired(ctx, c, "pause", domain.Pause)
 }
 
 func (h *Handler) resume(ctx context.Context, c *call) (Response, error) {
-	return h.forwardDesired(ctx, c, "resume", domain.Resume, func(ctx context.Context, rt Runtime) error { return rt.Start(ctx) })
+	return h.forwardDesired(ctx, c, "resume", domain.Resume)
 }
 
-func (h *Handler) forwardDesired(ctx context.Context, c *call, action string, decide decision, forward func(context.Context, Runtime) error) (Response, error) {
-	resp, after, err := h.lifecycle(ctx, c, action, http.StatusAccepted, decide)
+// forwardDesired runs a lifecycle action whose outcome may name a runtime
+// call (pause, resume, start on a Paused pipeline): the desired status is
+// written first, then the call is forwarded and the runtime observed, so
+// that the record shows the new status at once.
+func (h *Handler) forwardDesired(ctx context.Context, c *call, action string, decide decision) (Response, error) {
+	after, out, err := h.act(ctx, c, action, decide)
 	if err != nil {
 		return Response{}, err
 	}
-	rt, err := h.runtimeOf(after)
-	if err != nil {
-		return Response{}, err
+	h.followUp(ctx, c, action, after, out)
+	if out.Forward != "" {
+		rt, err := h.runtimeOf(after)
+		if err != nil {
+			return Response{}, err
+		}
+		call, want := rt.Start, domain.RuntimeRunning
+		if out.Forward == domain.ForwardPause {
+			call, want = rt.Pause, domain.RuntimePaused
+		}
+		if err := call(ctx); err != nil {
+			return Response{}, &runtimeError{pipeline: c.name, err: err}
+		}
+		h.observeAfterForward(ctx, c, after, rt, want)
 	}
-	if err := forward(ctx, rt); err != nil {
-		return Response{}, &runtimeError{pipeline: c.name, err: err}
-	}
-	return resp, nil
+	return message(http.StatusAccepted, out.Accepted)
 }
 
 func (h *Handler) runtimeOf(p domain.Pipeline) (Runtime, error) {
@@ -566,7 +647,18 @@ func (h *Handler) checkpoint(ctx context.Context, c *call) (Response, error) {
 }
 
 func (h *Handler) checkpointStatus(ctx context.Context, c *call) (Response, error) {
-	return forward(ctx, h, c, domain.CheckReadInteraction, Runtime.CheckpointStatus)
+	incarnation, err := single(c.query, "incarnation_uuid")
+	if err != nil {
+		return Response{}, err
+	}
+	if incarnation != "" {
+		if _, perr := uuid.Parse(incarnation); perr != nil {
+			return Response{}, domain.InvalidQueryParameter("incarnation_uuid", incarnation, "a UUID")
+		}
+	}
+	return forward(ctx, h, c, domain.CheckReadInteraction, func(rt Runtime, ctx context.Context) (runtimeclient.CheckpointStatus, error) {
+		return rt.CheckpointStatus(ctx, incarnation)
+	})
 }
 
 func (h *Handler) stats(ctx context.Context, c *call) (Response, error) {

@@ -122,10 +122,13 @@ type fakeRuntime struct {
 	mu      sync.Mutex
 	calls   []string
 	answers map[string]fakeAnswer
+	// status is what GET /status reports unless answered otherwise: a
+	// forwarded pause or start changes it, as a real runtime does.
+	status string
 }
 
 func newFakeRuntime(t testing.TB) *fakeRuntime {
-	f := &fakeRuntime{answers: map[string]fakeAnswer{}}
+	f := &fakeRuntime{answers: map[string]fakeAnswer{}, status: "Running"}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -137,7 +140,6 @@ var defaultAnswers = map[string]fakeAnswer{
 	"POST /checkpoint":       {status: 200, body: `{"checkpoint_sequence_number":42,"incarnation_uuid":"0b6f1c4e-7c43-4a4b-9d43-3f3c3e1c9a11"}`},
 	"GET /checkpoint_status": {status: 200, body: `{"success":42,"failure":null}`},
 	"GET /stats":             {status: 200, body: `{"global_metrics":{"total_processed_records":1234},"inputs":[]}`},
-	"GET /status":            {status: 200, body: `{"runtime_status":"Running","runtime_desired_status":"Running"}`},
 	"POST /suspend":          {status: 202},
 }
 
@@ -146,10 +148,19 @@ func (f *fakeRuntime) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.calls = append(f.calls, key)
 	a, ok := f.answers[key]
-	f.mu.Unlock()
+	if !ok && key == "GET /status" {
+		a, ok = fakeAnswer{status: 200, body: `{"runtime_status":"` + f.status + `","runtime_desired_status":"` + f.status + `"}`}, true
+	}
 	if !ok {
 		a, ok = defaultAnswers[key]
 	}
+	switch {
+	case key == "GET /pause" && a.status < 300:
+		f.status = "Paused"
+	case key == "GET /start" && a.status < 300:
+		f.status = "Running"
+	}
+	f.mu.Unlock()
 	if !ok {
 		a = fakeAnswer{status: 404, body: `{"message":"no such endpoint","error_code":"NotFound","details":{}}`}
 	}
@@ -466,6 +477,7 @@ var states = map[string][]step{
 	"Stopped/Stopped":           {},
 	"Stopped/Stopped InUse":     {startRunning, provisioning, provisioned(domain.RuntimeRunning), stopForced, stopping, stopped},
 	"Stopped/Stopped error":     {startRunning, provisioning, provisioned(domain.RuntimeRunning), failed, stopped},
+	"Stopping/Stopped error":    {startRunning, provisioning, provisioned(domain.RuntimeRunning), failed},
 	"Stopped/Stopped Clearing":  {startRunning, provisioning, provisioned(domain.RuntimeRunning), stopForced, stopping, stopped, clearStorage},
 	"Stopped/Provisioned":       {startRunning},
 	"Provisioning/Provisioned":  {startRunning, provisioning},

@@ -88,6 +88,7 @@ func (h *Handler) routeTable() []*route {
 		{template: routePipeline, endpoints: map[string]endpoint{
 			http.MethodGet:    {handle: h.getPipeline, query: []string{"selector"}},
 			http.MethodPut:    {handle: h.putPipeline, body: true},
+			http.MethodPatch:  {handle: h.patchPipeline, body: true},
 			http.MethodDelete: {handle: h.deletePipeline}}},
 		{template: routeStart, endpoints: map[string]endpoint{
 			http.MethodPost: {handle: h.start, query: []string{"initial", "dismiss_error"}}}},
@@ -104,7 +105,7 @@ func (h *Handler) routeTable() []*route {
 		{template: routeCheckpoint, endpoints: map[string]endpoint{
 			http.MethodPost: {handle: h.checkpoint}}},
 		{template: routeCheckpointStatus, endpoints: map[string]endpoint{
-			http.MethodGet: {handle: h.checkpointStatus}}},
+			http.MethodGet: {handle: h.checkpointStatus, query: []string{"incarnation_uuid"}}}},
 		{template: routeStats, endpoints: map[string]endpoint{
 			http.MethodGet: {handle: h.stats}}},
 		{template: routeEvents, endpoints: map[string]endpoint{

@@ -16,7 +16,8 @@ type Runtime interface {
 	Pause(ctx context.Context) error
 	Start(ctx context.Context) error
 	Checkpoint(ctx context.Context) (runtimeclient.CheckpointResponse, error)
-	CheckpointStatus(ctx context.Context) (runtimeclient.CheckpointStatus, error)
+	CheckpointStatus(ctx context.Context, incarnationUUID string) (runtimeclient.CheckpointStatus, error)
+	Status(ctx context.Context) (runtimeclient.StatusReport, error)
 	Stats(ctx context.Context) (json.RawMessage, error)
 }
 

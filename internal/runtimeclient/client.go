@@ -261,10 +261,15 @@ func (c *Client) Checkpoint(ctx context.Context) (CheckpointResponse, error) {
 	return CheckpointResponse{CheckpointSequenceNumber: *raw.Seq, IncarnationUUID: raw.UUID}, nil
 }
 
-// CheckpointStatus calls GET /checkpoint_status.
-func (c *Client) CheckpointStatus(ctx context.Context) (CheckpointStatus, error) {
+// CheckpointStatus calls GET /checkpoint_status; a non-empty incarnationUUID
+// is sent as the incarnation_uuid query parameter (as Feldera forwards it).
+func (c *Client) CheckpointStatus(ctx context.Context, incarnationUUID string) (CheckpointStatus, error) {
 	const op = "checkpoint_status"
-	body, code, err := c.do(ctx, op, http.MethodGet, "/checkpoint_status", c.timeouts.CheckpointStatus)
+	path := "/checkpoint_status"
+	if incarnationUUID != "" {
+		path += "?incarnation_uuid=" + url.QueryEscape(incarnationUUID)
+	}
+	body, code, err := c.do(ctx, op, http.MethodGet, path, c.timeouts.CheckpointStatus)
 	if err != nil {
 		return CheckpointStatus{}, err
 	}

@@ -230,7 +230,7 @@ func TestCheckpointStatus(t *testing.T) {
 	c := server(t, map[string]http.HandlerFunc{
 		"GET /checkpoint_status": reply(200, `{"success":3,"failure":{"sequence_number":4,"error":"disk full"}}`),
 	})
-	cs, err := c.CheckpointStatus(context.Background())
+	cs, err := c.CheckpointStatus(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func TestCheckpointStatus(t *testing.T) {
 	}
 
 	c = server(t, map[string]http.HandlerFunc{"GET /checkpoint_status": reply(200, `{"success":null,"failure":null}`)})
-	cs, err = c.CheckpointStatus(context.Background())
+	cs, err = c.CheckpointStatus(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +248,7 @@ func TestCheckpointStatus(t *testing.T) {
 	}
 
 	c = server(t, map[string]http.HandlerFunc{"GET /checkpoint_status": reply(200, `{"success":"x"}`)})
-	_, err = c.CheckpointStatus(context.Background())
+	_, err = c.CheckpointStatus(context.Background(), "")
 	asFatal(t, err)
 }
 
@@ -302,7 +302,7 @@ func TestConnectionRefusedIsTemporary(t *testing.T) {
 	for _, call := range []func() error{
 		func() error { return c.Suspend(context.Background()) },
 		func() error { _, err := c.Checkpoint(context.Background()); return err },
-		func() error { _, err := c.CheckpointStatus(context.Background()); return err },
+		func() error { _, err := c.CheckpointStatus(context.Background(), ""); return err },
 		func() error { return c.Pause(context.Background()) },
 		func() error { return c.Start(context.Background()) },
 		func() error { _, err := c.Stats(context.Background()); return err },

@@ -339,9 +339,16 @@ func (s *Steps) provision(ctx context.Context, req Request) (State, error) {
 	if err != nil {
 		return st, err
 	}
+	// The runtime starts in the runtime desired status of the moment: a
+	// pause or start accepted while the pipeline was starting changed it.
 	initial := domain.InitialRunning
 	if p.DeploymentInitial != nil {
 		initial = *p.DeploymentInitial
+	}
+	if p.RuntimeDesiredStatus != nil && *p.RuntimeDesiredStatus == domain.RuntimeDesiredPaused {
+		initial = domain.InitialPaused
+	} else if p.RuntimeDesiredStatus != nil && *p.RuntimeDesiredStatus == domain.RuntimeDesiredRunning {
+		initial = domain.InitialRunning
 	}
 	dep, err := s.Driver.Provision(ctx, compute.ProvisionRequest{
 		Pipeline: p.Name, PipelineID: p.ID, DeploymentID: st.DeploymentID, RuntimeConfig: p.RuntimeConfig, Initial: string(initial),
@@ -451,8 +458,51 @@ func runtimeFailure(context string, err error) error {
 
 func (s *Steps) markProvisioned(ctx context.Context, req Request) (State, error) {
 	st := req.State
-	_, err := s.transition(ctx, req, domain.MarkProvisioned(st.Location, st.Observed))
-	return st, err
+	p, err := s.transition(ctx, req, domain.MarkProvisioned(st.Location, st.Observed))
+	if err != nil {
+		return st, err
+	}
+	s.tellRuntimeDesired(ctx, p, st)
+	return st, nil
+}
+
+// tellRuntimeDesired forwards a pause or start that was accepted after the
+// runtime was launched (the runtime came up in the status asked for at
+// provisioning). Best effort: the reconciler converges the runtime too.
+func (s *Steps) tellRuntimeDesired(ctx context.Context, p domain.Pipeline, st State) {
+	if p.RuntimeDesiredStatus == nil || p.RuntimeStatus == nil {
+		return
+	}
+	want, have := *p.RuntimeDesiredStatus, *p.RuntimeStatus
+	call := ""
+	switch {
+	case want == domain.RuntimeDesiredRunning && have == domain.RuntimePaused:
+		call = "start"
+	case want == domain.RuntimeDesiredPaused && have == domain.RuntimeRunning:
+		call = "pause"
+	default:
+		return
+	}
+	rt, err := s.runtime(st.Location)
+	if err != nil {
+		return
+	}
+	pr, ok := rt.(interface {
+		Pause(ctx context.Context) error
+		Start(ctx context.Context) error
+	})
+	if !ok {
+		return
+	}
+	if call == "start" {
+		err = pr.Start(ctx)
+	} else {
+		err = pr.Pause(ctx)
+	}
+	if err != nil {
+		s.logger().Warn("could not tell the new runtime its desired status; the reconciler converges it",
+			"pipeline", p.Name, "call", call, "error", err.Error())
+	}
 }
 
 // suspended: the suspend already succeeded (MarkSuspended was written; the

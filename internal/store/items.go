@@ -197,7 +197,9 @@ func decodeRecordJSON(s string) (domain.Pipeline, error) {
 	if p.Name == "" || p.ID == "" {
 		return domain.Pipeline{}, errors.New("record without name or id")
 	}
-	return p, nil
+	p.ProgramConfig = nullToNil(p.ProgramConfig)
+	p.ProgramInfo = nullToNil(p.ProgramInfo)
+	return p.Normalize(), nil
 }
 
 func nullToNil(b json.RawMessage) json.RawMessage {

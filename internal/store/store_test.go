@@ -76,7 +76,10 @@ func fullRecord(name string, now time.Time) domain.Pipeline {
 	t1 := now.Add(time.Second)
 	return domain.Pipeline{
 		Name: name, ID: uuid.NewString(), Description: "all fields ✓", RuntimeConfig: []byte(`{"checkpoint_interval_secs":5,"storage":true,"x":[1,2,{"y":null}]}`),
-		CreatedAt: now, Version: 3, RefreshVersion: 17, Generation: 5,
+		CreatedAt: now, Version: 3, RefreshVersion: 17, Generation: 5, Tags: []string{"a", "b"},
+		ProgramCode: "CREATE TABLE t(x INT);", UdfRust: "fn f() {}", UdfToml: "[dependencies]", ProgramConfig: []byte(`{"profile":"dev"}`),
+		ProgramVersion: 2, ProgramStatus: domain.ProgramSystemError, ProgramStatusSince: now,
+		ProgramError: domain.ProgramError{SystemError: &loc}, PlatformVersion: "sluice-test",
 		ResourcesStatus: domain.ResourcesProvisioned, ResourcesStatusSince: now,
 		ResourcesDesiredStatus: domain.ResourcesDesiredProvisioned, ResourcesDesiredStatusSince: now,
 		RuntimeStatus: &running, RuntimeStatusSince: &t1, RuntimeDesiredStatus: &desired, RuntimeDesiredStatusSince: &t1,
