@@ -138,7 +138,7 @@ func TestLambdaAdapter(t *testing.T) {
 	wantError(t, invoke(t, e.handler, event("POST", stopRes, "..", "", "", "write")), 400, domain.CodeNameDoesNotMatchPattern, nil)
 	wantError(t, invoke(t, e.handler, event("POST", stopRes, "café", "", "", "write")), 400, domain.CodeNameDoesNotMatchPattern, nil)
 	wantError(t, invoke(t, e.handler, event("POST", stopRes, strings.Repeat("x", 64), "", "", "write")), 400, domain.CodeTooLongName, nil)
-	wantError(t, invoke(t, e.handler, event("PATCH", "/v0/pipelines/{pipeline_name}", "p1", "", "{}", "write")), 405, domain.CodeMethodNotAllowed, nil)
+	wantError(t, invoke(t, e.handler, event("PATCH", "/v0/pipelines/{pipeline_name}/stop", "p1", "", "{}", "write")), 405, domain.CodeMethodNotAllowed, nil)
 	wantError(t, invoke(t, e.handler, event("GET", "/v0/nothing", "", "", "", "write")), 404, domain.CodeNotFound, nil)
 	wantError(t, invoke(t, e.handler, event("POST", "/v0/pipelines", "", "", `{"name":`, "write")), 400, domain.CodeInvalidRequestBody, nil)
 	big := event("POST", "/v0/pipelines", "", "", `{"name":"x","description":"`+strings.Repeat("x", MaxBodyBytes)+`"}`, "write")

@@ -25,6 +25,7 @@ const nameParam = "{pipeline_name}"
 const (
 	routeHealthz          = "/healthz"
 	routeOpenAPI          = "/v0/openapi.json"
+	routeConfig           = "/v0/config"
 	routePipelines        = "/v0/pipelines"
 	routePipeline         = "/v0/pipelines/{pipeline_name}"
 	routeStart            = "/v0/pipelines/{pipeline_name}/start"
@@ -82,6 +83,8 @@ func (h *Handler) routeTable() []*route {
 			http.MethodGet: {handle: h.healthz}}},
 		{template: routeOpenAPI, public: true, endpoints: map[string]endpoint{
 			http.MethodGet: {handle: h.openAPI}}},
+		{template: routeConfig, endpoints: map[string]endpoint{
+			http.MethodGet: {handle: h.config}}},
 		{template: routePipelines, endpoints: map[string]endpoint{
 			http.MethodGet:  {handle: h.listPipelines, query: []string{"selector", "limit", "page_token"}},
 			http.MethodPost: {handle: h.createPipeline, body: true}}},
