@@ -92,7 +92,7 @@ func TestAnswersMatchFelderaSchemas(t *testing.T) {
 	do("GET", "/v0/pipelines/r1/checkpoint_status?incarnation_uuid=0b6f1c4e-7c43-4a4b-9d43-3f3c3e1c9a11", "", 200)
 	do("DELETE", "/v0/pipelines/r1", "", 400)
 	do("POST", "/v0/pipelines/r1/stop?force=false", "", 202)
-	do("GET", "/v0/pipelines/r1", "", 200) // Running, desired Suspended
+	do("GET", "/v0/pipelines/r1", "", 200)        // Running, desired Suspended
 	do("POST", "/v0/pipelines/r1/start", "", 400) // IllegalPipelineAction while a suspend is pending
 	// The seed's status model: Suspending, which today's Feldera no longer has.
 	e.pipelineIn("r2", "Suspending/Suspended", "")
