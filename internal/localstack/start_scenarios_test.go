@@ -194,3 +194,23 @@ func TestClearStorage(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// Issue 12: Feldera 0.148's SDK starts a pipeline with /pause (which starts
+// a stopped pipeline paused) and then /start while it is still starting:
+// the pipeline must end Running/Running with one start workflow, without
+// waiting for the reconciler (none runs here).
+func TestStartAsFeldera0148Does(t *testing.T) {
+	t.Parallel()
+	e := sharedEnv(t, stackDefault)
+	name := e.name("s-0148")
+	e.create(name, map[string]any{})
+	e.must("POST", "/v0/pipelines/"+name+"/pause", nil, 202)
+	e.must("POST", "/v0/pipelines/"+name+"/start", nil, 202)
+	p := e.waitSettled(name, "Running", status(domain.CombinedRunning, domain.CombinedDesiredRunning))
+	if got := e.waitExecution(p.Workflow.ExecutionName); got != "SUCCEEDED" {
+		t.Fatalf("start execution %s", got)
+	}
+	if n := len(e.driver.deploymentsOf(name)); n != 1 {
+		t.Fatalf("%d deployments, want 1", n)
+	}
+}

@@ -462,14 +462,15 @@ func (s *Steps) markProvisioned(ctx context.Context, req Request) (State, error)
 	if err != nil {
 		return st, err
 	}
-	s.tellRuntimeDesired(ctx, p, st)
+	s.tellRuntimeDesired(ctx, p, req)
 	return st, nil
 }
 
 // tellRuntimeDesired forwards a pause or start that was accepted after the
 // runtime was launched (the runtime came up in the status asked for at
 // provisioning). Best effort: the reconciler converges the runtime too.
-func (s *Steps) tellRuntimeDesired(ctx context.Context, p domain.Pipeline, st State) {
+func (s *Steps) tellRuntimeDesired(ctx context.Context, p domain.Pipeline, req Request) {
+	st := req.State
 	if p.RuntimeDesiredStatus == nil || p.RuntimeStatus == nil {
 		return
 	}
@@ -502,6 +503,32 @@ func (s *Steps) tellRuntimeDesired(ctx context.Context, p domain.Pipeline, st St
 	if err != nil {
 		s.logger().Warn("could not tell the new runtime its desired status; the reconciler converges it",
 			"pipeline", p.Name, "call", call, "error", err.Error())
+		return
+	}
+	// Record the runtime's new status at once (pollers wait for it), as the
+	// API does after a forwarded pause or resume; bounded, then the
+	// reconciler's next pass.
+	target := domain.RuntimeRunning
+	if call == "pause" {
+		target = domain.RuntimePaused
+	}
+	pause := 20 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		rep, err := rt.Status(ctx)
+		if err != nil {
+			return
+		}
+		if rep.RuntimeStatus == target || attempt == 12 {
+			_, _ = s.Store.Transition(ctx, p.Name, p.Generation, domain.ObserveRuntime(rep.RuntimeStatus, rep.StorageStatusDetails),
+				store.Cause{Action: "ObserveRuntime", Actor: "workflow", Execution: req.Execution})
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 250*time.Millisecond)
 	}
 }
 
