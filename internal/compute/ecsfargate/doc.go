@@ -7,7 +7,10 @@
 // from Config, count 1, FARGATE launch type unless a capacity provider strategy is
 // configured). The deployment id is both the clientToken (RunTask's idempotency
 // token: a retried Step Functions step never starts a second task) and startedBy
-// (so ListTasks finds the deployment's task without any state of our own). Before
+// (so ListTasks finds the deployment's task without any state of our own; ECS
+// allows startedBy only as ListTasks' sole filter, which lists the tasks desired
+// RUNNING, so stopped tasks are found by listing the task definition family's
+// STOPPED tasks and matching startedBy in DescribeTasks). Before
 // RunTask, Provision looks the deployment's task up by startedBy and returns it if
 // one exists, which keeps a late retry idempotent after the token has expired. The
 // runtime container gets its inputs as environment overrides: SLUICE_RUNTIME_CONFIG

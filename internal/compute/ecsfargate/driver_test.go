@@ -163,12 +163,11 @@ func TestProvisionHappyPath(t *testing.T) {
 			t.Errorf("env %s = %q, want %q", k, env[k], v)
 		}
 	}
-	// Provision first looked for an existing task of the deployment, in both
-	// desired states (ListTasks filters one at a time).
+	// Provision first looked for an existing task of the deployment: the running
+	// ones by startedBy alone, then the stopped ones of the task definition family.
 	lists := fe.callsTo("ListTasks")
-	if len(lists) != 2 || !strings.Contains(string(lists[0].Body), `"desiredStatus":"RUNNING"`) ||
-		!strings.Contains(string(lists[1].Body), `"desiredStatus":"STOPPED"`) ||
-		!strings.Contains(string(lists[0].Body), `"startedBy":"`+testDeployment+`"`) {
+	if len(lists) != 2 || string(lists[0].Body) != `{"cluster":"sluice","startedBy":"`+testDeployment+`"}` ||
+		string(lists[1].Body) != `{"cluster":"sluice","desiredStatus":"STOPPED","family":"sluice-runtime"}` {
 		t.Errorf("ListTasks calls = %s", lists)
 	}
 }
@@ -700,4 +699,43 @@ func TestConfigFromEnv(t *testing.T) {
 
 func setHook(fe *fakeECS, h func(target string, body []byte) (int, any, bool)) {
 	fe.with(func() { fe.hook = h })
+}
+
+// Regression: ListTasks was called with startedBy and desiredStatus together,
+// which ECS refuses (startedBy must be the only filter), so every Provision,
+// Check and Deprovision failed on AWS with a permanent InvalidParameterException.
+func TestListTasksUsesStartedByAsItsOnlyFilter(t *testing.T) {
+	ctx := context.Background()
+	d, fe, _ := newTestDriver(t, nil)
+	dep, err := d.Provision(ctx, provisionRequest())
+	if err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
+	fe.setRunning(dep.Handle)
+	if res, err := d.Check(ctx, testPipeline, testDeployment); err != nil || res.State != compute.StateRunning {
+		t.Fatalf("Check = %+v, %v", res, err)
+	}
+	if err := d.Deprovision(ctx, testPipeline, testDeployment); err != nil {
+		t.Fatalf("Deprovision: %v", err)
+	}
+	if got := fe.task(dep.Handle).DesiredStatus; got != "STOPPED" {
+		t.Errorf("desiredStatus %q after Deprovision, want STOPPED", got)
+	}
+	// Stopped now: found through the family's STOPPED tasks.
+	if res, err := d.Check(ctx, testPipeline, testDeployment); err != nil || res.State != compute.StateRunning || res.Reason != "" {
+		t.Errorf("Check while DEACTIVATING = %+v, %v, want Running", res, err)
+	}
+	for _, c := range fe.callsTo("ListTasks") {
+		var in map[string]any
+		_ = json.Unmarshal(c.Body, &in)
+		if _, ok := in["startedBy"]; !ok {
+			continue
+		}
+		delete(in, "cluster")
+		delete(in, "nextToken")
+		delete(in, "maxResults")
+		if len(in) != 1 {
+			t.Errorf("ListTasks with startedBy and other filters: %s", c.Body)
+		}
+	}
 }

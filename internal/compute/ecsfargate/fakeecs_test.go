@@ -256,24 +256,38 @@ func (f *fakeECS) runTask(body []byte) (int, any) {
 
 func (f *fakeECS) listTasks(body []byte) (int, any) {
 	var req struct {
-		Cluster       string `json:"cluster"`
-		StartedBy     string `json:"startedBy"`
-		DesiredStatus string `json:"desiredStatus"`
-		NextToken     string `json:"nextToken"`
-		MaxResults    int    `json:"maxResults"`
+		Cluster           string `json:"cluster"`
+		ContainerInstance string `json:"containerInstance"`
+		DaemonName        string `json:"daemonName"`
+		DesiredStatus     string `json:"desiredStatus"`
+		Family            string `json:"family"`
+		LaunchType        string `json:"launchType"`
+		MaxResults        int    `json:"maxResults"`
+		NextToken         string `json:"nextToken"`
+		ServiceName       string `json:"serviceName"`
+		StartedBy         string `json:"startedBy"`
 	}
 	if err := strictDecode(body, &req); err != nil {
 		return ecsError(400, "InvalidParameterException", err.Error())
 	}
+	// ListTasksInput.StartedBy: "When you specify startedBy as the filter, it must
+	// be the only filter that you use." The code and message are what AWS answers
+	// (aws/aws-sdk-go-v2#1893). cluster, maxResults and nextToken are not filters:
+	// the cluster is always one (the default one when omitted).
+	if req.StartedBy != "" && (req.ContainerInstance != "" || req.DaemonName != "" || req.DesiredStatus != "" ||
+		req.Family != "" || req.LaunchType != "" || req.ServiceName != "") {
+		return ecsError(400, "InvalidParameterException", "cannot specify startedBy with other arguments")
+	}
 	want := req.DesiredStatus
 	if want == "" {
-		want = "RUNNING" // ListTasks' default filter
+		want = "RUNNING" // ListTasksInput.DesiredStatus: "The default status filter is RUNNING"
 	}
 	var arns []string
 	if !f.hideFromList {
 		for _, arn := range f.order {
 			t := f.tasks[arn]
-			if strings.HasSuffix(t.ClusterArn, "/"+req.Cluster) && (req.StartedBy == "" || t.StartedBy == req.StartedBy) && t.DesiredStatus == want {
+			if strings.HasSuffix(t.ClusterArn, "/"+req.Cluster) && (req.StartedBy == "" || t.StartedBy == req.StartedBy) &&
+				(req.Family == "" || t.family() == req.Family) && t.DesiredStatus == want {
 				arns = append(arns, arn)
 			}
 		}
@@ -288,6 +302,11 @@ func (f *fakeECS) listTasks(body []byte) (int, any) {
 		resp["nextToken"] = strconv.Itoa(end)
 	}
 	return 200, resp
+}
+
+// family is the task's task definition family.
+func (t *fakeTask) family() string {
+	return taskDefinitionFamily(t.TaskDefinitionArn)
 }
 
 func (f *fakeECS) describeTasks(body []byte) (int, any) {
