@@ -544,8 +544,12 @@ func TestListTasksPagination(t *testing.T) {
 	// Two tasks for one deployment (started outside the driver): Deprovision stops both.
 	for _, tok := range []string{"a", "b"} {
 		fe.mu.Lock()
-		fe.runTask([]byte(`{"cluster":"sluice","taskDefinition":"sluice-runtime:7","count":1,"clientToken":"` + tok + `","startedBy":"` + testDeployment + `"}`))
+		status, resp := fe.runTask([]byte(`{"cluster":"sluice","taskDefinition":"sluice-runtime:7","count":1,"clientToken":"` + tok + `","startedBy":"` + testDeployment +
+			`","networkConfiguration":{"awsvpcConfiguration":{"subnets":["subnet-0a1b2c3d"]}}}`))
 		fe.mu.Unlock()
+		if status != 200 {
+			t.Fatalf("RunTask: %d %v", status, resp)
+		}
 	}
 	if err := d.Deprovision(ctx, testPipeline, testDeployment); err != nil {
 		t.Fatal(err)
