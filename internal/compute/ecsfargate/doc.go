@@ -51,7 +51,10 @@
 // # Limits
 //
 // ECS overrides are capped at 8192 characters, so a very large runtime_config is
-// refused (permanent error). ListTasks is eventually consistent: a Check or
-// Deprovision issued within a second of RunTask may not see the task yet; the
-// workflows poll Check, and tasks carry the sluice:* tags for a sweeper.
+// refused (permanent error). The ECS API is eventually consistent: a task just
+// started may not be listed, or described, yet. Provision relies on RunTask's
+// clientToken for that (a repeat returns the first task); Check and Deprovision,
+// finding no task at all, look again after 1, 2 and 4 seconds before answering
+// Gone or success; a task listed but not yet described is Starting. A listing
+// that lags longer is not covered; tasks carry the sluice:* tags for a sweeper.
 package ecsfargate

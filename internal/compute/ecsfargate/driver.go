@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -69,6 +70,30 @@ type Driver struct {
 	cfg Config
 	ecs ECSAPI
 	s3  S3API
+
+	// settleDelays are the waits before each new look when ECS lists no task of
+	// a deployment (see lookupSettled); sleep waits (tests replace it).
+	settleDelays []time.Duration
+	sleep        func(context.Context, time.Duration) error
+}
+
+// listSettleDelays: ECS's API is eventually consistent ("the result of an API
+// command you run that affects your Amazon ECS resources might not be
+// immediately visible to all subsequent commands you run", RunTask's doc
+// comment, which advises retrying "starting with a couple of seconds of wait
+// time"), so a task RunTask just started may not be listed yet. Seven seconds in
+// all keeps a Check or Deprovision well inside a Lambda's timeout.
+var listSettleDelays = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}
+
+func sleepContext(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 var _ compute.Driver = (*Driver)(nil)
@@ -82,7 +107,7 @@ func New(cfg Config, ecsClient ECSAPI, s3Client S3API) (*Driver, error) {
 	if ecsClient == nil || s3Client == nil {
 		return nil, errors.New("ecsfargate: ECS and S3 clients are required")
 	}
-	return &Driver{cfg: cfg, ecs: ecsClient, s3: s3Client}, nil
+	return &Driver{cfg: cfg, ecs: ecsClient, s3: s3Client, settleDelays: listSettleDelays, sleep: sleepContext}, nil
 }
 
 // NewFromAWSConfig returns a driver with ECS and S3 clients built from awsCfg.
@@ -127,6 +152,9 @@ func (d *Driver) Provision(ctx context.Context, req compute.ProvisionRequest) (c
 			if len(tasks) > 0 {
 				return d.deployment(pickTask(tasks)), nil
 			}
+			// DescribeTasks does not know the task yet (eventual consistency):
+			// ECS named it, so it exists; Check reports its address later.
+			return compute.Deployment{Handle: conflict.ResourceIds[0]}, nil
 		}
 		return compute.Deployment{}, awsError(op, err)
 	}
@@ -320,7 +348,7 @@ func (d *Driver) Check(ctx context.Context, pipeline, deploymentID string) (comp
 	if !deploymentIDRE.MatchString(deploymentID) {
 		return compute.CheckResult{}, permanent("check", "invalid deployment id %q", deploymentID)
 	}
-	found, err := d.lookup(ctx, deploymentID)
+	found, err := d.lookupSettled(ctx, deploymentID)
 	if err != nil {
 		return compute.CheckResult{}, err
 	}
@@ -378,7 +406,9 @@ func (d *Driver) Deprovision(ctx context.Context, pipeline, deploymentID string)
 	if !deploymentIDRE.MatchString(deploymentID) {
 		return permanent("deprovision", "invalid deployment id %q", deploymentID)
 	}
-	found, err := d.lookup(ctx, deploymentID)
+	// Settled: a task started a moment ago may not be listed yet, and reporting
+	// success then would leave it running with nothing left to stop it.
+	found, err := d.lookupSettled(ctx, deploymentID)
 	if err != nil {
 		return err
 	}
@@ -463,6 +493,30 @@ func (d *Driver) lookup(ctx context.Context, deploymentID string) (deploymentTas
 		}
 	}
 	return deploymentTasks{tasks: mine}, nil
+}
+
+// lookupSettled is lookup, looked again after each of settleDelays while ECS
+// shows no task at all. Check and Deprovision wait because nothing listed may
+// just be a task too new to be listed (eventual consistency): Check would call a
+// starting deployment Gone, Deprovision would leave it running. They cannot ask
+// DescribeTasks instead, as the task ARN is not passed to them (compute.Driver
+// gives only the deployment id) and the driver keeps no state between Lambda
+// invocations. Provision does not wait: RunTask's clientToken already makes a
+// repeat return the task started before ("If you retry a request that completed
+// successfully using the same client token and the same parameters, the retry
+// succeeds without performing any further actions", ECS API reference, Ensuring
+// idempotency). What this cannot cover is a listing that lags longer than
+// settleDelays; the tasks' sluice:* tags let a sweeper find such a stray.
+func (d *Driver) lookupSettled(ctx context.Context, deploymentID string) (deploymentTasks, error) {
+	for attempt := 0; ; attempt++ {
+		found, err := d.lookup(ctx, deploymentID)
+		if err != nil || !found.none() || attempt == len(d.settleDelays) {
+			return found, err
+		}
+		if err := d.sleep(ctx, d.settleDelays[attempt]); err != nil {
+			return deploymentTasks{}, &Error{Op: "ecs ListTasks", Message: "waiting for the task list to settle: " + err.Error(), Temporary: true, cause: err}
+		}
+	}
 }
 
 // taskDefinitionFamily is the family of a task definition given as family,

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -62,6 +63,7 @@ func newTestDriver(t *testing.T, mutate func(*Config)) (*Driver, *fakeECS, *fake
 	if err != nil {
 		t.Fatal(err)
 	}
+	d.sleep = func(context.Context, time.Duration) error { return nil } // the fake lags by calls, not time
 	return d, fe, fs
 }
 
@@ -218,7 +220,7 @@ func TestProvisionOptionalConfig(t *testing.T) {
 // clientToken and gets the same task back, never a second one.
 func TestProvisionRetrySendsSameClientToken(t *testing.T) {
 	d, fe, _ := newTestDriver(t, nil)
-	fe.with(func() { fe.hideFromList = true }) // ListTasks does not show the new task yet
+	fe.with(func() { fe.listLag = 1000 }) // ListTasks does not show the new task yet
 	lost := true
 	setHook(fe, func(target string, body []byte) (int, any, bool) {
 		if target != "RunTask" || !lost {
@@ -261,7 +263,7 @@ func TestProvisionRetrySendsSameClientToken(t *testing.T) {
 	}
 
 	// Once ListTasks sees the task, a further retry finds it without RunTask.
-	fe.with(func() { fe.hideFromList = false })
+	fe.settle()
 	again, err := d.Provision(context.Background(), provisionRequest())
 	if err != nil || again.Handle != dep.Handle {
 		t.Errorf("third Provision = %+v, %v", again, err)
@@ -275,7 +277,7 @@ func TestProvisionRetrySendsSameClientToken(t *testing.T) {
 // it, and that task is the deployment.
 func TestProvisionConflictReturnsExistingTask(t *testing.T) {
 	d, fe, _ := newTestDriver(t, nil)
-	fe.with(func() { fe.hideFromList = true })
+	fe.with(func() { fe.listLag, fe.describeLag = 1000, 1000 })
 	if _, err := d.Provision(context.Background(), provisionRequest()); err != nil {
 		t.Fatal(err)
 	}

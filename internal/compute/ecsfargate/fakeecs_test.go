@@ -39,8 +39,15 @@ type fakeECS struct {
 	seq      int
 	// hook, when set, may answer a request instead of the fake's own logic.
 	hook func(target string, body []byte) (status int, resp any, ok bool)
-	// hideFromList makes ListTasks miss every task (ECS's eventual consistency).
-	hideFromList bool
+	// Eventual consistency ("the result of an API command you run that affects
+	// your Amazon ECS resources might not be immediately visible to all subsequent
+	// commands you run", RunTask's doc comment), counted in calls, never in time:
+	// a task RunTask starts is left out of the next listLag ListTasks answers and
+	// reported MISSING by the next describeLag DescribeTasks calls that name it.
+	// settle makes every task visible at once.
+	listLag, describeLag int
+	listHidden           map[string]int // task ARN → ListTasks calls it still misses
+	describeHidden       map[string]int // task ARN → DescribeTasks calls it is still MISSING from
 	// ipAtRun: RunTask's answer already has the ENI's private IP.
 	ipAtRun bool
 	// listPageSize caps ListTasks pages (nextToken pagination).
@@ -128,6 +135,8 @@ func newFakeECS(t *testing.T) *fakeECS {
 		tokens:         map[string]string{},
 		tokenReq:       map[string]string{},
 		clusters:       map[string]bool{"sluice": true},
+		listHidden:     map[string]int{},
+		describeHidden: map[string]int{},
 		listPageSize:   100,
 		listTokens:     map[string]int{},
 		listTokenQuery: map[string]string{},
@@ -444,6 +453,12 @@ func (f *fakeECS) runTask(body []byte) (int, any) {
 	}
 	f.tasks[arn] = task
 	f.order = append(f.order, arn)
+	if f.listLag > 0 {
+		f.listHidden[arn] = f.listLag
+	}
+	if f.describeLag > 0 {
+		f.describeHidden[arn] = f.describeLag
+	}
 	if req.ClientToken != "" {
 		f.tokens[tokenKey] = arn
 		f.tokenReq[tokenKey] = canonicalJSON(body)
@@ -498,8 +513,12 @@ func (f *fakeECS) listTasks(body []byte) (int, any) {
 	var arns []string
 	for _, arn := range f.order {
 		t := f.tasks[arn]
+		if n := f.listHidden[arn]; n > 0 {
+			f.listHidden[arn] = n - 1
+			continue
+		}
 		if t.cluster() == cluster && (req.StartedBy == "" || t.StartedBy == req.StartedBy) &&
-			(req.Family == "" || t.family() == req.Family) && t.DesiredStatus == want && !f.hideFromList {
+			(req.Family == "" || t.family() == req.Family) && t.DesiredStatus == want {
 			arns = append(arns, arn)
 		}
 	}
@@ -585,6 +604,10 @@ func (f *fakeECS) describeTasks(body []byte) (int, any) {
 	failures := []fakeFailure{}
 	for _, ref := range req.Tasks {
 		t, ok := f.taskByRef(cluster, ref)
+		if ok && f.describeHidden[t.TaskArn] > 0 {
+			f.describeHidden[t.TaskArn]--
+			ok = false
+		}
 		if !ok {
 			// An unknown task is a failure, not an error: "API failure reasons"
 			// (ECS developer guide), DescribeTasks: MISSING, "The specified task
@@ -639,6 +662,14 @@ func (f *fakeECS) stopTask(body []byte) (int, any) {
 		t.Version++
 	}
 	return 200, map[string]any{"task": t}
+}
+
+// settle ends the lag: ListTasks and DescribeTasks show every task from now on.
+func (f *fakeECS) settle() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	clear(f.listHidden)
+	clear(f.describeHidden)
 }
 
 // setRunning moves a task to RUNNING with its ENI attached and an IP.
