@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -743,5 +744,33 @@ func TestListTasksUsesStartedByAsItsOnlyFilter(t *testing.T) {
 		if len(in) != 1 {
 			t.Errorf("ListTasks with startedBy and other filters: %s", c.Body)
 		}
+	}
+}
+
+// A config RunTask would refuse on every call is refused by New.
+func TestNewRefusesConfigECSWouldRefuse(t *testing.T) {
+	many := map[string]string{}
+	for i := range 48 {
+		many[fmt.Sprint("k", i)] = "v"
+	}
+	cases := map[string]func(*Config){
+		"17 subnets":           func(c *Config) { c.Subnets = strings.Split(strings.Repeat("s,", 16)+"s", ",") },
+		"6 security groups":    func(c *Config) { c.SecurityGroups = strings.Split("a,b,c,d,e,f", ",") },
+		"48 tags":              func(c *Config) { c.Tags = many },
+		"aws: tag":             func(c *Config) { c.Tags = map[string]string{"aws:x": "y"} },
+		"tag with a comma":     func(c *Config) { c.Tags = map[string]string{"x": "a,b"} },
+		"tag value 257":        func(c *Config) { c.Tags = map[string]string{"x": strings.Repeat("v", 257)} },
+		"weight 1001":          func(c *Config) { c.CapacityProviderStrategy = []CapacityProvider{{Name: "FARGATE", Weight: 1001}} },
+		"two bases":            func(c *Config) { c.CapacityProviderStrategy = []CapacityProvider{{"A", 1, 1}, {"B", 1, 1}} },
+		"no weight among many": func(c *Config) { c.CapacityProviderStrategy = []CapacityProvider{{Name: "A"}, {Name: "B"}} },
+	}
+	for name, mutate := range cases {
+		t.Run(name, func(t *testing.T) {
+			cfg := testConfig()
+			mutate(&cfg)
+			if _, err := New(cfg, &ecs.Client{}, &s3.Client{}); err == nil {
+				t.Error("New accepted it")
+			}
+		})
 	}
 }

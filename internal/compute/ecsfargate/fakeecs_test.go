@@ -239,10 +239,10 @@ var (
 	// RunTaskInput.StartedBy: "Up to 128 letters (uppercase and lowercase),
 	// numbers, hyphens (-), forward slash (/), and underscores (_) are allowed."
 	startedByRE = regexp.MustCompile(`^[a-zA-Z0-9/_-]{0,128}$`)
-	// RunTaskInput.Tags: "Generally allowed characters are: letters, numbers, and
-	// spaces representable in UTF-8, and the following characters: + - = . _ : / @";
-	// ECS enforces it ("Some tags contain invalid characters", PrefectHQ/prefect#13174).
-	tagCharsRE = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}+\-=._:/@]*$`)
+	// tagCharsRE (config.go) is RunTaskInput.Tags: "Generally allowed characters
+	// are: letters, numbers, and spaces representable in UTF-8, and the following
+	// characters: + - = . _ : / @"; ECS enforces it ("Some tags contain invalid
+	// characters", PrefectHQ/prefect#13174).
 )
 
 // checkRunTask enforces RunTask's documented input rules; ok is false with
