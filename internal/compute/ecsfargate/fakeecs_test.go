@@ -239,10 +239,12 @@ var (
 	// RunTaskInput.StartedBy: "Up to 128 letters (uppercase and lowercase),
 	// numbers, hyphens (-), forward slash (/), and underscores (_) are allowed."
 	startedByRE = regexp.MustCompile(`^[a-zA-Z0-9/_-]{0,128}$`)
-	// tagCharsRE (config.go) is RunTaskInput.Tags: "Generally allowed characters
+	// RunTaskInput.Tags: "Generally allowed characters
 	// are: letters, numbers, and spaces representable in UTF-8, and the following
 	// characters: + - = . _ : / @"; ECS enforces it ("Some tags contain invalid
-	// characters", PrefectHQ/prefect#13174).
+	// characters", PrefectHQ/prefect#13174). Written apart from config.go's
+	// tagCharsRE so that a mistake in one does not hide in the other.
+	fakeTagCharsRE = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}+\-=._:/@]*$`)
 )
 
 // checkRunTask enforces RunTask's documented input rules; ok is false with
@@ -295,7 +297,7 @@ func checkRunTask(req runTaskRequest) (status int, resp any, ok bool) {
 			return bad("Tag key must not start with aws:")
 		case strings.HasPrefix(strings.ToLower(t.Value), "aws:"):
 			return bad("Tag value must not start with aws:")
-		case !tagCharsRE.MatchString(t.Key) || !tagCharsRE.MatchString(t.Value):
+		case !fakeTagCharsRE.MatchString(t.Key) || !fakeTagCharsRE.MatchString(t.Value):
 			return bad("Some tags contain invalid characters.")
 		}
 		seen[t.Key] = true
