@@ -3,10 +3,16 @@ package ecsfargate
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
+
+// tagCharsRE: the characters ECS allows in tag keys and values
+// (RunTaskInput.Tags in aws-sdk-go-v2 service/ecs).
+var tagCharsRE = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}+\-=._:/@]*$`)
 
 // DefaultRuntimePort is the port the runtime container listens on when Config leaves it 0.
 const DefaultRuntimePort = 8080
@@ -73,9 +79,38 @@ func (c Config) validate() error {
 	if c.RuntimePort < 1 || c.RuntimePort > 65535 {
 		errs = append(errs, fmt.Errorf("RuntimePort %d out of range", c.RuntimePort))
 	}
+	// ECS's limits on what RunTask carries from the config, checked here so a bad
+	// config fails at start rather than on every RunTask (sources beside the
+	// rules in fakeecs_test.go).
+	if len(c.Subnets) > 16 || len(c.SecurityGroups) > 5 {
+		errs = append(errs, errors.New("awsvpc allows at most 16 Subnets and 5 SecurityGroups"))
+	}
+	withBase, weighted := 0, 0
 	for _, p := range c.CapacityProviderStrategy {
 		if p.Name == "" {
 			errs = append(errs, errors.New("CapacityProviderStrategy: provider name is required"))
+		}
+		if p.Weight < 0 || p.Weight > 1000 || p.Base < 0 || p.Base > 100000 {
+			errs = append(errs, fmt.Errorf("CapacityProviderStrategy %s: weight must be 0-1000 and base 0-100000", p.Name))
+		}
+		if p.Base > 0 {
+			withBase++
+		}
+		if p.Weight > 0 {
+			weighted++
+		}
+	}
+	if n := len(c.CapacityProviderStrategy); n > 20 || withBase > 1 || n > 1 && weighted == 0 {
+		errs = append(errs, errors.New("CapacityProviderStrategy: at most 20 providers, at most one with a base, and one with a weight when there are several"))
+	}
+	if len(c.Tags) > 50-3 { // the three sluice:* tags make it up to ECS's 50
+		errs = append(errs, fmt.Errorf("Tags: at most 47, not %d", len(c.Tags)))
+	}
+	for k, v := range c.Tags {
+		if k == "" || utf8.RuneCountInString(k) > 128 || utf8.RuneCountInString(v) > 256 ||
+			strings.HasPrefix(strings.ToLower(k), "aws:") || strings.HasPrefix(strings.ToLower(v), "aws:") ||
+			!tagCharsRE.MatchString(k) || !tagCharsRE.MatchString(v) {
+			errs = append(errs, fmt.Errorf("Tags: %q=%q: keys of 1-128 and values of up to 256 letters, digits, spaces and + - = . _ : / @, not starting with aws:", k, v))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

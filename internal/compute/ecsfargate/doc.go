@@ -7,7 +7,10 @@
 // from Config, count 1, FARGATE launch type unless a capacity provider strategy is
 // configured). The deployment id is both the clientToken (RunTask's idempotency
 // token: a retried Step Functions step never starts a second task) and startedBy
-// (so ListTasks finds the deployment's task without any state of our own). Before
+// (so ListTasks finds the deployment's task without any state of our own; ECS
+// allows startedBy only as ListTasks' sole filter, which lists the tasks desired
+// RUNNING, so stopped tasks are found by listing the task definition family's
+// STOPPED tasks and matching startedBy in DescribeTasks). Before
 // RunTask, Provision looks the deployment's task up by startedBy and returns it if
 // one exists, which keeps a late retry idempotent after the token has expired. The
 // runtime container gets its inputs as environment overrides: SLUICE_RUNTIME_CONFIG
@@ -48,7 +51,10 @@
 // # Limits
 //
 // ECS overrides are capped at 8192 characters, so a very large runtime_config is
-// refused (permanent error). ListTasks is eventually consistent: a Check or
-// Deprovision issued within a second of RunTask may not see the task yet; the
-// workflows poll Check, and tasks carry the sluice:* tags for a sweeper.
+// refused (permanent error). The ECS API is eventually consistent: a task just
+// started may not be listed, or described, yet. Provision relies on RunTask's
+// clientToken for that (a repeat returns the first task); Check and Deprovision,
+// finding no task at all, look again after 1, 2 and 4 seconds before answering
+// Gone or success; a task listed but not yet described is Starting. A listing
+// that lags longer is not covered; tasks carry the sluice:* tags for a sweeper.
 package ecsfargate

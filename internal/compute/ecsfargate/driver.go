@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -69,6 +70,30 @@ type Driver struct {
 	cfg Config
 	ecs ECSAPI
 	s3  S3API
+
+	// settleDelays are the waits before each new look when ECS lists no task of
+	// a deployment (see lookupSettled); sleep waits (tests replace it).
+	settleDelays []time.Duration
+	sleep        func(context.Context, time.Duration) error
+}
+
+// listSettleDelays: ECS's API is eventually consistent ("the result of an API
+// command you run that affects your Amazon ECS resources might not be
+// immediately visible to all subsequent commands you run", RunTask's doc
+// comment, which advises retrying "starting with a couple of seconds of wait
+// time"), so a task RunTask just started may not be listed yet. Seven seconds in
+// all keeps a Check or Deprovision well inside a Lambda's timeout.
+var listSettleDelays = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}
+
+func sleepContext(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 var _ compute.Driver = (*Driver)(nil)
@@ -82,7 +107,7 @@ func New(cfg Config, ecsClient ECSAPI, s3Client S3API) (*Driver, error) {
 	if ecsClient == nil || s3Client == nil {
 		return nil, errors.New("ecsfargate: ECS and S3 clients are required")
 	}
-	return &Driver{cfg: cfg, ecs: ecsClient, s3: s3Client}, nil
+	return &Driver{cfg: cfg, ecs: ecsClient, s3: s3Client, settleDelays: listSettleDelays, sleep: sleepContext}, nil
 }
 
 // NewFromAWSConfig returns a driver with ECS and S3 clients built from awsCfg.
@@ -98,11 +123,17 @@ func (d *Driver) Provision(ctx context.Context, req compute.ProvisionRequest) (c
 		return compute.Deployment{}, err
 	}
 	// A task already started for this deployment (by an earlier attempt whose
-	// answer was lost) is the deployment, even if it has stopped since.
-	if task, found, err := d.findTask(ctx, req.DeploymentID); err != nil {
+	// answer was lost) is the deployment, even if it has stopped since. Nothing
+	// listed is not proof that there is none (ListTasks lags RunTask): the
+	// RunTask below carries the deployment id as its clientToken, so ECS answers
+	// a repeat with the task the first attempt started instead of a second one.
+	if found, err := d.lookup(ctx, req.DeploymentID); err != nil {
 		return compute.Deployment{}, err
-	} else if found {
-		return d.deployment(task), nil
+	} else if len(found.tasks) > 0 {
+		return d.deployment(pickTask(found.tasks)), nil
+	} else if len(found.running) > 0 {
+		// Listed but not yet described: its address comes later, from Check.
+		return compute.Deployment{Handle: found.running[0]}, nil
 	}
 	in, err := d.runTaskInput(req)
 	if err != nil {
@@ -121,6 +152,9 @@ func (d *Driver) Provision(ctx context.Context, req compute.ProvisionRequest) (c
 			if len(tasks) > 0 {
 				return d.deployment(pickTask(tasks)), nil
 			}
+			// DescribeTasks does not know the task yet (eventual consistency):
+			// ECS named it, so it exists; Check reports its address later.
+			return compute.Deployment{Handle: conflict.ResourceIds[0]}, nil
 		}
 		return compute.Deployment{}, awsError(op, err)
 	}
@@ -314,13 +348,19 @@ func (d *Driver) Check(ctx context.Context, pipeline, deploymentID string) (comp
 	if !deploymentIDRE.MatchString(deploymentID) {
 		return compute.CheckResult{}, permanent("check", "invalid deployment id %q", deploymentID)
 	}
-	task, found, err := d.findTask(ctx, deploymentID)
+	found, err := d.lookupSettled(ctx, deploymentID)
 	if err != nil {
 		return compute.CheckResult{}, err
 	}
-	if !found {
+	if found.none() {
 		return compute.CheckResult{State: compute.StateGone, Reason: "no ECS task found for deployment " + deploymentID}, nil
 	}
+	if len(found.tasks) == 0 {
+		// ListTasks shows a task desired RUNNING that DescribeTasks does not know
+		// yet: it was started a moment ago.
+		return compute.CheckResult{State: compute.StateStarting}, nil
+	}
+	task := pickTask(found.tasks)
 	switch strings.ToUpper(aws.ToString(task.LastStatus)) {
 	case "PROVISIONING", "PENDING", "ACTIVATING":
 		return compute.CheckResult{State: compute.StateStarting, Location: d.location(task)}, nil
@@ -366,11 +406,13 @@ func (d *Driver) Deprovision(ctx context.Context, pipeline, deploymentID string)
 	if !deploymentIDRE.MatchString(deploymentID) {
 		return permanent("deprovision", "invalid deployment id %q", deploymentID)
 	}
-	arns, err := d.listTasks(ctx, deploymentID, ecstypes.DesiredStatusRunning)
+	// Settled: a task started a moment ago may not be listed yet, and reporting
+	// success then would leave it running with nothing left to stop it.
+	found, err := d.lookupSettled(ctx, deploymentID)
 	if err != nil {
 		return err
 	}
-	for _, arn := range arns {
+	for _, arn := range found.running {
 		_, err := d.ecs.StopTask(ctx, &ecs.StopTaskInput{
 			Cluster: aws.String(d.cfg.Cluster),
 			Task:    aws.String(arn),
@@ -399,26 +441,92 @@ func taskNotFound(err error) bool {
 	return strings.Contains(strings.ToLower(msg), "not found")
 }
 
-// findTask returns the deployment's task: the one still desired RUNNING if any,
-// else the most recently created one that stopped.
-func (d *Driver) findTask(ctx context.Context, deploymentID string) (ecstypes.Task, bool, error) {
-	// ListTasks filters on one desired status at a time.
-	var arns []string
-	for _, st := range []ecstypes.DesiredStatus{ecstypes.DesiredStatusRunning, ecstypes.DesiredStatusStopped} {
-		got, err := d.listTasks(ctx, deploymentID, st)
-		if err != nil {
-			return ecstypes.Task{}, false, err
+// deploymentTasks is what ECS shows of one deployment's tasks.
+type deploymentTasks struct {
+	// running are the task ARNs listed for startedBy = deployment id: the tasks
+	// ECS still wants running.
+	running []string
+	// tasks are the described tasks: the running ones if any, else the
+	// deployment's tasks that ECS has set to STOPPED.
+	tasks []ecstypes.Task
+}
+
+func (t deploymentTasks) none() bool { return len(t.running) == 0 && len(t.tasks) == 0 }
+
+// lookup finds the deployment's tasks. ListTasks cannot filter by startedBy and
+// desired status together (ListTasksInput.StartedBy: "When you specify startedBy
+// as the filter, it must be the only filter that you use"; AWS answers
+// InvalidParameterException "cannot specify startedBy with other arguments",
+// aws/aws-sdk-go-v2#1893). So the running tasks are listed by startedBy alone,
+// which lists desired RUNNING only (ListTasksInput.DesiredStatus: "The default
+// status filter is RUNNING"); only when there is none are the stopped tasks
+// listed, by task definition family and desired status STOPPED, and picked out
+// by their startedBy from DescribeTasks.
+func (d *Driver) lookup(ctx context.Context, deploymentID string) (deploymentTasks, error) {
+	running, err := d.listTaskArns(ctx, &ecs.ListTasksInput{
+		Cluster:   aws.String(d.cfg.Cluster),
+		StartedBy: aws.String(deploymentID),
+	})
+	if err != nil {
+		return deploymentTasks{}, err
+	}
+	if len(running) > 0 {
+		tasks, err := d.describe(ctx, running)
+		return deploymentTasks{running: running, tasks: tasks}, err
+	}
+	stopped, err := d.listTaskArns(ctx, &ecs.ListTasksInput{
+		Cluster:       aws.String(d.cfg.Cluster),
+		Family:        aws.String(taskDefinitionFamily(d.cfg.TaskDefinition)),
+		DesiredStatus: ecstypes.DesiredStatusStopped,
+	})
+	if err != nil || len(stopped) == 0 {
+		return deploymentTasks{}, err
+	}
+	tasks, err := d.describe(ctx, stopped)
+	if err != nil {
+		return deploymentTasks{}, err
+	}
+	var mine []ecstypes.Task
+	for _, t := range tasks {
+		if aws.ToString(t.StartedBy) == deploymentID {
+			mine = append(mine, t)
 		}
-		arns = append(arns, got...)
 	}
-	if len(arns) == 0 {
-		return ecstypes.Task{}, false, nil
+	return deploymentTasks{tasks: mine}, nil
+}
+
+// lookupSettled is lookup, looked again after each of settleDelays while ECS
+// shows no task at all. Check and Deprovision wait because nothing listed may
+// just be a task too new to be listed (eventual consistency): Check would call a
+// starting deployment Gone, Deprovision would leave it running. They cannot ask
+// DescribeTasks instead, as the task ARN is not passed to them (compute.Driver
+// gives only the deployment id) and the driver keeps no state between Lambda
+// invocations. Provision does not wait: RunTask's clientToken already makes a
+// repeat return the task started before ("If you retry a request that completed
+// successfully using the same client token and the same parameters, the retry
+// succeeds without performing any further actions", ECS API reference, Ensuring
+// idempotency). What this cannot cover is a listing that lags longer than
+// settleDelays; the tasks' sluice:* tags let a sweeper find such a stray.
+func (d *Driver) lookupSettled(ctx context.Context, deploymentID string) (deploymentTasks, error) {
+	for attempt := 0; ; attempt++ {
+		found, err := d.lookup(ctx, deploymentID)
+		if err != nil || !found.none() || attempt == len(d.settleDelays) {
+			return found, err
+		}
+		if err := d.sleep(ctx, d.settleDelays[attempt]); err != nil {
+			return deploymentTasks{}, &Error{Op: "ecs ListTasks", Message: "waiting for the task list to settle: " + err.Error(), Temporary: true, cause: err}
+		}
 	}
-	tasks, err := d.describe(ctx, arns)
-	if err != nil || len(tasks) == 0 {
-		return ecstypes.Task{}, false, err
+}
+
+// taskDefinitionFamily is the family of a task definition given as family,
+// family:revision or ARN (…:task-definition/family:revision).
+func taskDefinitionFamily(td string) string {
+	if _, after, ok := strings.Cut(td, ":task-definition/"); ok {
+		td = after
 	}
-	return pickTask(tasks), true, nil
+	family, _, _ := strings.Cut(td, ":")
+	return family
 }
 
 func pickTask(tasks []ecstypes.Task) ecstypes.Task {
@@ -433,13 +541,10 @@ func pickTask(tasks []ecstypes.Task) ecstypes.Task {
 	return tasks[0]
 }
 
-func (d *Driver) listTasks(ctx context.Context, deploymentID string, st ecstypes.DesiredStatus) ([]string, error) {
+// listTaskArns lists every page of one ListTasks query.
+func (d *Driver) listTaskArns(ctx context.Context, in *ecs.ListTasksInput) ([]string, error) {
 	var arns []string
-	p := ecs.NewListTasksPaginator(d.ecs, &ecs.ListTasksInput{
-		Cluster:       aws.String(d.cfg.Cluster),
-		StartedBy:     aws.String(deploymentID),
-		DesiredStatus: st,
-	})
+	p := ecs.NewListTasksPaginator(d.ecs, in)
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {

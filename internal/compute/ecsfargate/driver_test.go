@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -62,6 +64,7 @@ func newTestDriver(t *testing.T, mutate func(*Config)) (*Driver, *fakeECS, *fake
 	if err != nil {
 		t.Fatal(err)
 	}
+	d.sleep = func(context.Context, time.Duration) error { return nil } // the fake lags by calls, not time
 	return d, fe, fs
 }
 
@@ -163,12 +166,11 @@ func TestProvisionHappyPath(t *testing.T) {
 			t.Errorf("env %s = %q, want %q", k, env[k], v)
 		}
 	}
-	// Provision first looked for an existing task of the deployment, in both
-	// desired states (ListTasks filters one at a time).
+	// Provision first looked for an existing task of the deployment: the running
+	// ones by startedBy alone, then the stopped ones of the task definition family.
 	lists := fe.callsTo("ListTasks")
-	if len(lists) != 2 || !strings.Contains(string(lists[0].Body), `"desiredStatus":"RUNNING"`) ||
-		!strings.Contains(string(lists[1].Body), `"desiredStatus":"STOPPED"`) ||
-		!strings.Contains(string(lists[0].Body), `"startedBy":"`+testDeployment+`"`) {
+	if len(lists) != 2 || string(lists[0].Body) != `{"cluster":"sluice","startedBy":"`+testDeployment+`"}` ||
+		string(lists[1].Body) != `{"cluster":"sluice","desiredStatus":"STOPPED","family":"sluice-runtime"}` {
 		t.Errorf("ListTasks calls = %s", lists)
 	}
 }
@@ -219,7 +221,7 @@ func TestProvisionOptionalConfig(t *testing.T) {
 // clientToken and gets the same task back, never a second one.
 func TestProvisionRetrySendsSameClientToken(t *testing.T) {
 	d, fe, _ := newTestDriver(t, nil)
-	fe.with(func() { fe.hideFromList = true }) // ListTasks does not show the new task yet
+	fe.with(func() { fe.listLag = 1000 }) // ListTasks does not show the new task yet
 	lost := true
 	setHook(fe, func(target string, body []byte) (int, any, bool) {
 		if target != "RunTask" || !lost {
@@ -262,7 +264,7 @@ func TestProvisionRetrySendsSameClientToken(t *testing.T) {
 	}
 
 	// Once ListTasks sees the task, a further retry finds it without RunTask.
-	fe.with(func() { fe.hideFromList = false })
+	fe.settle()
 	again, err := d.Provision(context.Background(), provisionRequest())
 	if err != nil || again.Handle != dep.Handle {
 		t.Errorf("third Provision = %+v, %v", again, err)
@@ -276,7 +278,7 @@ func TestProvisionRetrySendsSameClientToken(t *testing.T) {
 // it, and that task is the deployment.
 func TestProvisionConflictReturnsExistingTask(t *testing.T) {
 	d, fe, _ := newTestDriver(t, nil)
-	fe.with(func() { fe.hideFromList = true })
+	fe.with(func() { fe.listLag, fe.describeLag = 1000, 1000 })
 	if _, err := d.Provision(context.Background(), provisionRequest()); err != nil {
 		t.Fatal(err)
 	}
@@ -545,8 +547,12 @@ func TestListTasksPagination(t *testing.T) {
 	// Two tasks for one deployment (started outside the driver): Deprovision stops both.
 	for _, tok := range []string{"a", "b"} {
 		fe.mu.Lock()
-		fe.runTask([]byte(`{"cluster":"sluice","taskDefinition":"sluice-runtime:7","count":1,"clientToken":"` + tok + `","startedBy":"` + testDeployment + `"}`))
+		status, resp := fe.runTask([]byte(`{"cluster":"sluice","taskDefinition":"sluice-runtime:7","count":1,"clientToken":"` + tok + `","startedBy":"` + testDeployment +
+			`","networkConfiguration":{"awsvpcConfiguration":{"subnets":["subnet-0a1b2c3d"]}}}`))
 		fe.mu.Unlock()
+		if status != 200 {
+			t.Fatalf("RunTask: %d %v", status, resp)
+		}
 	}
 	if err := d.Deprovision(ctx, testPipeline, testDeployment); err != nil {
 		t.Fatal(err)
@@ -700,4 +706,71 @@ func TestConfigFromEnv(t *testing.T) {
 
 func setHook(fe *fakeECS, h func(target string, body []byte) (int, any, bool)) {
 	fe.with(func() { fe.hook = h })
+}
+
+// Regression: ListTasks was called with startedBy and desiredStatus together,
+// which ECS refuses (startedBy must be the only filter), so every Provision,
+// Check and Deprovision failed on AWS with a permanent InvalidParameterException.
+func TestListTasksUsesStartedByAsItsOnlyFilter(t *testing.T) {
+	ctx := context.Background()
+	d, fe, _ := newTestDriver(t, nil)
+	dep, err := d.Provision(ctx, provisionRequest())
+	if err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
+	fe.setRunning(dep.Handle)
+	if res, err := d.Check(ctx, testPipeline, testDeployment); err != nil || res.State != compute.StateRunning {
+		t.Fatalf("Check = %+v, %v", res, err)
+	}
+	if err := d.Deprovision(ctx, testPipeline, testDeployment); err != nil {
+		t.Fatalf("Deprovision: %v", err)
+	}
+	if got := fe.task(dep.Handle).DesiredStatus; got != "STOPPED" {
+		t.Errorf("desiredStatus %q after Deprovision, want STOPPED", got)
+	}
+	// Stopped now: found through the family's STOPPED tasks.
+	if res, err := d.Check(ctx, testPipeline, testDeployment); err != nil || res.State != compute.StateRunning || res.Reason != "" {
+		t.Errorf("Check while DEACTIVATING = %+v, %v, want Running", res, err)
+	}
+	for _, c := range fe.callsTo("ListTasks") {
+		var in map[string]any
+		_ = json.Unmarshal(c.Body, &in)
+		if _, ok := in["startedBy"]; !ok {
+			continue
+		}
+		delete(in, "cluster")
+		delete(in, "nextToken")
+		delete(in, "maxResults")
+		if len(in) != 1 {
+			t.Errorf("ListTasks with startedBy and other filters: %s", c.Body)
+		}
+	}
+}
+
+// A config RunTask would refuse on every call is refused by New.
+func TestNewRefusesConfigECSWouldRefuse(t *testing.T) {
+	many := map[string]string{}
+	for i := range 48 {
+		many[fmt.Sprint("k", i)] = "v"
+	}
+	cases := map[string]func(*Config){
+		"17 subnets":           func(c *Config) { c.Subnets = strings.Split(strings.Repeat("s,", 16)+"s", ",") },
+		"6 security groups":    func(c *Config) { c.SecurityGroups = strings.Split("a,b,c,d,e,f", ",") },
+		"48 tags":              func(c *Config) { c.Tags = many },
+		"aws: tag":             func(c *Config) { c.Tags = map[string]string{"aws:x": "y"} },
+		"tag with a comma":     func(c *Config) { c.Tags = map[string]string{"x": "a,b"} },
+		"tag value 257":        func(c *Config) { c.Tags = map[string]string{"x": strings.Repeat("v", 257)} },
+		"weight 1001":          func(c *Config) { c.CapacityProviderStrategy = []CapacityProvider{{Name: "FARGATE", Weight: 1001}} },
+		"two bases":            func(c *Config) { c.CapacityProviderStrategy = []CapacityProvider{{"A", 1, 1}, {"B", 1, 1}} },
+		"no weight among many": func(c *Config) { c.CapacityProviderStrategy = []CapacityProvider{{Name: "A"}, {Name: "B"}} },
+	}
+	for name, mutate := range cases {
+		t.Run(name, func(t *testing.T) {
+			cfg := testConfig()
+			mutate(&cfg)
+			if _, err := New(cfg, &ecs.Client{}, &s3.Client{}); err == nil {
+				t.Error("New accepted it")
+			}
+		})
+	}
 }

@@ -3,17 +3,19 @@ package ecsfargate
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -29,18 +31,30 @@ type fakeECS struct {
 	mu       sync.Mutex
 	tasks    map[string]*fakeTask
 	order    []string          // task ARNs, creation order
-	tokens   map[string]string // clientToken → task ARN
-	tokenReq map[string]string // clientToken → canonical request (to detect conflicts)
+	tokens   map[string]string // cluster + "/" + clientToken → task ARN
+	tokenReq map[string]string // cluster + "/" + clientToken → canonical request (to detect conflicts)
+	// clusters are the clusters that exist; any other is ClusterNotFoundException.
+	clusters map[string]bool
 	calls    []fakeCall
 	seq      int
 	// hook, when set, may answer a request instead of the fake's own logic.
 	hook func(target string, body []byte) (status int, resp any, ok bool)
-	// hideFromList makes ListTasks miss every task (ECS's eventual consistency).
-	hideFromList bool
+	// Eventual consistency ("the result of an API command you run that affects
+	// your Amazon ECS resources might not be immediately visible to all subsequent
+	// commands you run", RunTask's doc comment), counted in calls, never in time:
+	// a task RunTask starts is left out of the next listLag ListTasks answers and
+	// reported MISSING by the next describeLag DescribeTasks calls that name it.
+	// settle makes every task visible at once.
+	listLag, describeLag int
+	listHidden           map[string]int // task ARN → ListTasks calls it still misses
+	describeHidden       map[string]int // task ARN → DescribeTasks calls it is still MISSING from
 	// ipAtRun: RunTask's answer already has the ENI's private IP.
 	ipAtRun bool
 	// listPageSize caps ListTasks pages (nextToken pagination).
 	listPageSize int
+	// listTokens are the nextTokens handed out: position, and the query they continue.
+	listTokens     map[string]int
+	listTokenQuery map[string]string
 }
 
 type fakeCall struct {
@@ -116,11 +130,16 @@ const ecsTargetPrefix = "AmazonEC2ContainerServiceV20141113."
 
 func newFakeECS(t *testing.T) *fakeECS {
 	f := &fakeECS{
-		t:            t,
-		tasks:        map[string]*fakeTask{},
-		tokens:       map[string]string{},
-		tokenReq:     map[string]string{},
-		listPageSize: 100,
+		t:              t,
+		tasks:          map[string]*fakeTask{},
+		tokens:         map[string]string{},
+		tokenReq:       map[string]string{},
+		clusters:       map[string]bool{"sluice": true},
+		listHidden:     map[string]int{},
+		describeHidden: map[string]int{},
+		listPageSize:   100,
+		listTokens:     map[string]int{},
+		listTokenQuery: map[string]string{},
 	}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
@@ -188,14 +207,204 @@ func ecsError(status int, code, message string) (int, any) {
 	return status, map[string]any{"__type": code, "message": message}
 }
 
+// invalidParameter is ECS's answer to a request that breaks a documented rule:
+// InvalidParameterException, "The specified parameter isn't valid" (its doc
+// comment in aws-sdk-go-v2 service/ecs/types/errors.go), HTTP 400. The messages
+// are the fake's own unless a comment says they are AWS's.
+func invalidParameter(format string, args ...any) (int, any) {
+	return ecsError(400, "InvalidParameterException", fmt.Sprintf(format, args...))
+}
+
+// clusterName resolves a request's cluster (short name or ARN; the default
+// cluster when omitted: "If you do not specify a cluster, the default cluster is
+// assumed", the Cluster member of RunTaskInput, ListTasksInput,
+// DescribeTasksInput and StopTaskInput).
+func (f *fakeECS) clusterName(cluster string) (string, bool) {
+	if cluster == "" {
+		cluster = "default"
+	}
+	if _, name, ok := strings.Cut(cluster, ":cluster/"); ok {
+		cluster = name
+	}
+	return cluster, f.clusters[cluster]
+}
+
+// clusterNotFound is ClusterNotFoundException: "The specified cluster wasn't
+// found" (types/errors.go).
+func clusterNotFound() (int, any) {
+	return ecsError(400, "ClusterNotFoundException", "Cluster not found.")
+}
+
+var (
+	// RunTaskInput.StartedBy: "Up to 128 letters (uppercase and lowercase),
+	// numbers, hyphens (-), forward slash (/), and underscores (_) are allowed."
+	startedByRE = regexp.MustCompile(`^[a-zA-Z0-9/_-]{0,128}$`)
+	// RunTaskInput.Tags: "Generally allowed characters
+	// are: letters, numbers, and spaces representable in UTF-8, and the following
+	// characters: + - = . _ : / @"; ECS enforces it ("Some tags contain invalid
+	// characters", PrefectHQ/prefect#13174). Written apart from config.go's
+	// tagCharsRE so that a mistake in one does not hide in the other.
+	fakeTagCharsRE = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}+\-=._:/@]*$`)
+)
+
+// checkRunTask enforces RunTask's documented input rules; ok is false with
+// ECS's answer when one is broken.
+func checkRunTask(req runTaskRequest) (status int, resp any, ok bool) {
+	bad := func(format string, args ...any) (int, any, bool) {
+		st, r := invalidParameter(format, args...)
+		return st, r, false
+	}
+	// RunTaskInput.TaskDefinition: "This member is required."
+	if req.TaskDefinition == "" {
+		return bad("taskDefinition is required")
+	}
+	// RunTaskInput.Count: "You can specify up to 10 tasks for each call."
+	if req.Count > 10 {
+		return bad("count must be at most 10")
+	}
+	// RunTaskInput.ClientToken: "Up to 64 characters are allowed. The valid
+	// characters are characters in the range of 33-126, inclusive."
+	if len(req.ClientToken) > 64 {
+		return bad("clientToken must be at most 64 characters")
+	}
+	for _, c := range []byte(req.ClientToken) {
+		if c < 33 || c > 126 {
+			return bad("clientToken has a character outside ASCII 33-126")
+		}
+	}
+	if !startedByRE.MatchString(req.StartedBy) {
+		return bad("startedBy must be up to 128 letters, numbers, hyphens, forward slashes and underscores")
+	}
+	// RunTaskInput.Tags: "Maximum number of tags per resource - 50", "Maximum key
+	// length - 128 Unicode characters", "Maximum value length - 256 Unicode
+	// characters", "each tag key must be unique", and "Do not use aws:, AWS:, or
+	// any upper or lowercase combination of such as a prefix for either keys or
+	// values ... Tags with this prefix do not count against your tags per resource
+	// limit." ECS's message for the prefix is "Tag key must not start with aws:"
+	// (aws/amazon-ecs-agent#1704).
+	counted, seen := 0, map[string]bool{}
+	for _, t := range req.Tags {
+		switch {
+		case t.Key == "":
+			return bad("tag keys must not be empty")
+		case utf8.RuneCountInString(t.Key) > 128:
+			return bad("tag key %q is longer than 128 characters", t.Key)
+		case utf8.RuneCountInString(t.Value) > 256:
+			return bad("the value of tag %q is longer than 256 characters", t.Key)
+		case seen[t.Key]:
+			return bad("tag key %q is not unique", t.Key)
+		case strings.HasPrefix(strings.ToLower(t.Key), "aws:"):
+			return bad("Tag key must not start with aws:")
+		case strings.HasPrefix(strings.ToLower(t.Value), "aws:"):
+			return bad("Tag value must not start with aws:")
+		case !fakeTagCharsRE.MatchString(t.Key) || !fakeTagCharsRE.MatchString(t.Value):
+			return bad("Some tags contain invalid characters.")
+		}
+		seen[t.Key] = true
+		counted++
+	}
+	if counted > 50 {
+		return bad("a task can have at most 50 tags, not %d", counted)
+	}
+	// RunTaskInput.Overrides: "A total of 8192 characters are allowed for
+	// overrides. This limit includes the JSON formatting characters of the
+	// override structure." Counted on the JSON as the SDK sent it.
+	if n := utf8.RuneCount(req.Overrides); n > 8192 {
+		return bad("overrides are %d characters, at most 8192 are allowed", n)
+	}
+	if len(req.Overrides) > 0 {
+		var o taskOverrides
+		if err := json.Unmarshal(req.Overrides, &o); err != nil {
+			return bad("overrides: %v", err)
+		}
+		// ContainerOverride.Name: "This parameter is required if any override is specified."
+		for _, c := range o.ContainerOverrides {
+			if c.Name == "" {
+				return bad("containerOverrides: name is required")
+			}
+		}
+	}
+	// RunTaskInput.CapacityProviderStrategy / LaunchType: "If a
+	// capacityProviderStrategy is specified, the launchType parameter must be
+	// omitted." and "A capacity provider strategy can contain a maximum of 20
+	// capacity providers."
+	cps := req.CapacityProviderStrategy
+	if len(cps) > 0 && req.LaunchType != "" {
+		return bad("launchType and capacityProviderStrategy cannot both be specified")
+	}
+	if len(cps) > 20 {
+		return bad("a capacity provider strategy can contain at most 20 capacity providers")
+	}
+	// CapacityProviderStrategyItem.Base/Weight: "The valid range is 0 to
+	// 100,000", "Only one capacity provider in a strategy can have a base
+	// defined", "The valid range is 0 to 1,000", and with several providers "at
+	// least one of the capacity providers must have a weight value greater than zero".
+	withBase, weighted := 0, 0
+	for _, p := range cps {
+		switch {
+		case p.CapacityProvider == "": // CapacityProviderStrategyItem.CapacityProvider: "This member is required."
+			return bad("capacityProvider is required")
+		case p.Base < 0 || p.Base > 100000:
+			return bad("base must be between 0 and 100000")
+		case p.Weight < 0 || p.Weight > 1000:
+			return bad("weight must be between 0 and 1000")
+		}
+		if p.Base > 0 {
+			withBase++
+		}
+		if p.Weight > 0 {
+			weighted++
+		}
+	}
+	if withBase > 1 {
+		return bad("only one capacity provider in a strategy can have a base")
+	}
+	if len(cps) > 1 && weighted == 0 {
+		return bad("at least one capacity provider must have a weight greater than zero")
+	}
+	// RunTaskInput.PropagateTags: "An error will be received if you specify the
+	// SERVICE option when running a task."
+	if req.PropagateTags == "SERVICE" {
+		return bad("propagateTags SERVICE is not valid for RunTask")
+	}
+	// RunTaskInput.NetworkConfiguration: "required for task definitions that use
+	// the awsvpc network mode" (the fake's task definition is a Fargate one, so
+	// awsvpc); AwsVpcConfiguration.Subnets: "This member is required", "There's a
+	// limit of 16 subnets"; SecurityGroups: "There's a limit of 5 security groups".
+	vpc := req.NetworkConfiguration.AwsvpcConfiguration
+	switch {
+	case len(vpc.Subnets) == 0:
+		return bad("Network Configuration must be provided when networkMode 'awsvpc' is specified.")
+	case len(vpc.Subnets) > 16:
+		return bad("at most 16 subnets can be specified")
+	case len(vpc.SecurityGroups) > 5:
+		return bad("at most 5 security groups can be specified")
+	}
+	return 0, nil, true
+}
+
 func (f *fakeECS) runTask(body []byte) (int, any) {
 	var req runTaskRequest
 	if err := strictDecode(body, &req); err != nil {
-		return ecsError(400, "InvalidParameterException", err.Error())
+		return invalidParameter("%v", err)
 	}
+	cluster, exists := f.clusterName(req.Cluster)
+	if !exists {
+		return clusterNotFound()
+	}
+	if status, resp, ok := checkRunTask(req); !ok {
+		return status, resp
+	}
+	// ECS_Idempotency (API reference, "Ensuring idempotency"): "Requests with the
+	// same token in the same cluster are idempotent"; a retry "using the same
+	// client token and the same parameters" returns the original result; with the
+	// same token and changed parameters "the retry fails with a
+	// ConflictException". RunTask's doc comment: "The resourceIds are the existing
+	// task ARNs which are already associated with the clientToken."
+	tokenKey := cluster + "/" + req.ClientToken
 	if req.ClientToken != "" {
-		if arn, ok := f.tokens[req.ClientToken]; ok {
-			if f.tokenReq[req.ClientToken] != canonicalJSON(body) {
+		if arn, ok := f.tokens[tokenKey]; ok {
+			if f.tokenReq[tokenKey] != canonicalJSON(body) {
 				return 400, map[string]any{
 					"__type":      "ConflictException",
 					"message":     "The specified client token has already been used in another request.",
@@ -207,7 +416,6 @@ func (f *fakeECS) runTask(body []byte) (int, any) {
 	}
 	f.seq++
 	id := fmt.Sprintf("%032x", f.seq)
-	cluster := req.Cluster
 	arn := "arn:aws:ecs:us-east-1:123456789012:task/" + cluster + "/" + id
 	ip := fmt.Sprintf("10.0.1.%d", 22+f.seq)
 	details := []fakeKV{{Name: "subnetId", Value: firstOr(req.NetworkConfiguration.AwsvpcConfiguration.Subnets, "")}}
@@ -247,47 +455,129 @@ func (f *fakeECS) runTask(body []byte) (int, any) {
 	}
 	f.tasks[arn] = task
 	f.order = append(f.order, arn)
+	if f.listLag > 0 {
+		f.listHidden[arn] = f.listLag
+	}
+	if f.describeLag > 0 {
+		f.describeHidden[arn] = f.describeLag
+	}
 	if req.ClientToken != "" {
-		f.tokens[req.ClientToken] = arn
-		f.tokenReq[req.ClientToken] = canonicalJSON(body)
+		f.tokens[tokenKey] = arn
+		f.tokenReq[tokenKey] = canonicalJSON(body)
 	}
 	return 200, map[string]any{"tasks": []*fakeTask{task}, "failures": []fakeFailure{}}
 }
 
 func (f *fakeECS) listTasks(body []byte) (int, any) {
 	var req struct {
-		Cluster       string `json:"cluster"`
-		StartedBy     string `json:"startedBy"`
-		DesiredStatus string `json:"desiredStatus"`
-		NextToken     string `json:"nextToken"`
-		MaxResults    int    `json:"maxResults"`
+		Cluster           string `json:"cluster"`
+		ContainerInstance string `json:"containerInstance"`
+		DaemonName        string `json:"daemonName"`
+		DesiredStatus     string `json:"desiredStatus"`
+		Family            string `json:"family"`
+		LaunchType        string `json:"launchType"`
+		MaxResults        *int   `json:"maxResults"`
+		NextToken         string `json:"nextToken"`
+		ServiceName       string `json:"serviceName"`
+		StartedBy         string `json:"startedBy"`
 	}
 	if err := strictDecode(body, &req); err != nil {
 		return ecsError(400, "InvalidParameterException", err.Error())
 	}
+	// ListTasksInput.StartedBy: "When you specify startedBy as the filter, it must
+	// be the only filter that you use." The code and message are what AWS answers
+	// (aws/aws-sdk-go-v2#1893). cluster, maxResults and nextToken are not filters:
+	// the cluster is always one (the default one when omitted).
+	if req.StartedBy != "" && (req.ContainerInstance != "" || req.DaemonName != "" || req.DesiredStatus != "" ||
+		req.Family != "" || req.LaunchType != "" || req.ServiceName != "") {
+		return ecsError(400, "InvalidParameterException", "cannot specify startedBy with other arguments")
+	}
+	cluster, exists := f.clusterName(req.Cluster)
+	if !exists {
+		return clusterNotFound()
+	}
+	// ListTasksInput.MaxResults: "This value can be between 1 and 100. If this
+	// parameter isn't used, then ListTasks returns up to 100 results".
+	pageSize := 100
+	if req.MaxResults != nil {
+		if *req.MaxResults < 1 || *req.MaxResults > 100 {
+			return invalidParameter("maxResults must be between 1 and 100")
+		}
+		pageSize = *req.MaxResults
+	}
+	pageSize = min(pageSize, f.listPageSize)
 	want := req.DesiredStatus
 	if want == "" {
-		want = "RUNNING" // ListTasks' default filter
+		want = "RUNNING" // ListTasksInput.DesiredStatus: "The default status filter is RUNNING"
 	}
+	// ListTasksInput.DesiredStatus: "Although you can filter results based on a
+	// desired status of PENDING, this doesn't return any results."
 	var arns []string
-	if !f.hideFromList {
-		for _, arn := range f.order {
-			t := f.tasks[arn]
-			if strings.HasSuffix(t.ClusterArn, "/"+req.Cluster) && (req.StartedBy == "" || t.StartedBy == req.StartedBy) && t.DesiredStatus == want {
-				arns = append(arns, arn)
-			}
+	for _, arn := range f.order {
+		t := f.tasks[arn]
+		if n := f.listHidden[arn]; n > 0 {
+			f.listHidden[arn] = n - 1
+			continue
+		}
+		if t.cluster() == cluster && (req.StartedBy == "" || t.StartedBy == req.StartedBy) &&
+			(req.Family == "" || t.family() == req.Family) && t.DesiredStatus == want {
+			arns = append(arns, arn)
 		}
 	}
+	// ListTasksInput.NextToken: "This token should be treated as an opaque
+	// identifier that is only used to retrieve the next items in a list". The
+	// fake's tokens are bound to the query they continue; anything else is
+	// refused (the error code is the fake's choice: ECS does not document one).
 	start := 0
 	if req.NextToken != "" {
-		start, _ = strconv.Atoi(req.NextToken)
+		var ok bool
+		if start, ok = f.listTokens[req.NextToken]; !ok || f.listTokenQuery[req.NextToken] != withoutNextToken(body) {
+			return invalidParameter("Invalid nextToken")
+		}
 	}
-	end := min(start+f.listPageSize, len(arns))
+	start = min(start, len(arns))
+	end := min(start+pageSize, len(arns))
 	resp := map[string]any{"taskArns": append([]string{}, arns[start:end]...)}
 	if end < len(arns) {
-		resp["nextToken"] = strconv.Itoa(end)
+		f.seq++
+		token := base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("fake-list-%d-%d", f.seq, end)))
+		f.listTokens[token] = end
+		f.listTokenQuery[token] = withoutNextToken(body)
+		resp["nextToken"] = token
 	}
 	return 200, resp
+}
+
+// withoutNextToken is a ListTasks request's query (the request less its page token).
+func withoutNextToken(body []byte) string {
+	var v map[string]any
+	_ = json.Unmarshal(body, &v)
+	delete(v, "nextToken")
+	out, _ := json.Marshal(v)
+	return string(out)
+}
+
+// cluster is the short name of the task's cluster.
+func (t *fakeTask) cluster() string {
+	return t.ClusterArn[strings.LastIndex(t.ClusterArn, "/")+1:]
+}
+
+// family is the task's task definition family.
+func (t *fakeTask) family() string {
+	return taskDefinitionFamily(t.TaskDefinitionArn)
+}
+
+// taskByRef finds a task of the cluster by ARN or task ID.
+func (f *fakeECS) taskByRef(cluster, ref string) (*fakeTask, bool) {
+	if t, ok := f.tasks[ref]; ok && t.cluster() == cluster {
+		return t, true
+	}
+	for _, t := range f.tasks {
+		if t.cluster() == cluster && strings.HasSuffix(t.TaskArn, "/"+ref) {
+			return t, true
+		}
+	}
+	return nil, false
 }
 
 func (f *fakeECS) describeTasks(body []byte) (int, any) {
@@ -297,19 +587,43 @@ func (f *fakeECS) describeTasks(body []byte) (int, any) {
 		Include []string `json:"include"`
 	}
 	if err := strictDecode(body, &req); err != nil {
-		return ecsError(400, "InvalidParameterException", err.Error())
+		return invalidParameter("%v", err)
 	}
-	if len(req.Tasks) == 0 {
-		return ecsError(400, "InvalidParameterException", "Tasks cannot be empty.")
+	cluster, exists := f.clusterName(req.Cluster)
+	if !exists {
+		return clusterNotFound()
 	}
-	tasks := []*fakeTask{}
+	// DescribeTasksInput.Tasks: "A list of up to 100 task IDs or full ARN
+	// entries. This member is required." An empty list is refused with "Tasks
+	// cannot be empty." (AWS's message, aws/copilot-cli#3551).
+	switch {
+	case len(req.Tasks) == 0:
+		return invalidParameter("Tasks cannot be empty.")
+	case len(req.Tasks) > 100:
+		return invalidParameter("at most 100 tasks can be described at once, not %d", len(req.Tasks))
+	}
+	tasks := []fakeTask{}
 	failures := []fakeFailure{}
-	for _, arn := range req.Tasks {
-		if t, ok := f.tasks[arn]; ok && strings.HasSuffix(t.ClusterArn, "/"+req.Cluster) {
-			tasks = append(tasks, t)
-		} else {
-			failures = append(failures, fakeFailure{Arn: arn, Reason: "MISSING"})
+	for _, ref := range req.Tasks {
+		t, ok := f.taskByRef(cluster, ref)
+		if ok && f.describeHidden[t.TaskArn] > 0 {
+			f.describeHidden[t.TaskArn]--
+			ok = false
 		}
+		if !ok {
+			// An unknown task is a failure, not an error: "API failure reasons"
+			// (ECS developer guide), DescribeTasks: MISSING, "The specified task
+			// wasn't found".
+			failures = append(failures, fakeFailure{Arn: ref, Reason: "MISSING"})
+			continue
+		}
+		described := *t
+		// DescribeTasksInput.Include: "If TAGS is specified, the tags are included
+		// in the response. If this field is omitted, tags aren't included".
+		if !slices.Contains(req.Include, "TAGS") {
+			described.Tags = nil
+		}
+		tasks = append(tasks, described)
 	}
 	return 200, map[string]any{"tasks": tasks, "failures": failures}
 }
@@ -321,11 +635,26 @@ func (f *fakeECS) stopTask(body []byte) (int, any) {
 		Reason  string `json:"reason"`
 	}
 	if err := strictDecode(body, &req); err != nil {
-		return ecsError(400, "InvalidParameterException", err.Error())
+		return invalidParameter("%v", err)
 	}
-	t, ok := f.tasks[req.Task]
+	cluster, exists := f.clusterName(req.Cluster)
+	if !exists {
+		return clusterNotFound()
+	}
+	// StopTaskInput.Task: "This member is required."
+	if req.Task == "" {
+		return invalidParameter("task is required")
+	}
+	// StopTaskRequest#reason (AWS SDK for Ruby v2 reference on
+	// docs.aws.amazon.com, from the ECS model): "Up to 255 characters are allowed
+	// in this message."
+	if utf8.RuneCountInString(req.Reason) > 255 {
+		return invalidParameter("reason must be at most 255 characters")
+	}
+	t, ok := f.taskByRef(cluster, req.Task)
 	if !ok {
-		return ecsError(400, "InvalidParameterException", "The referenced task was not found.")
+		// AWS's answer for a task it does not know (e.g. griptape-ai/griptape-nodes-engine#1454).
+		return invalidParameter("The referenced task was not found.")
 	}
 	if t.DesiredStatus != "STOPPED" {
 		t.DesiredStatus = "STOPPED"
@@ -335,6 +664,14 @@ func (f *fakeECS) stopTask(body []byte) (int, any) {
 		t.Version++
 	}
 	return 200, map[string]any{"task": t}
+}
+
+// settle ends the lag: ListTasks and DescribeTasks show every task from now on.
+func (f *fakeECS) settle() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	clear(f.listHidden)
+	clear(f.describeHidden)
 }
 
 // setRunning moves a task to RUNNING with its ENI attached and an IP.

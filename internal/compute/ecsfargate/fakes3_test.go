@@ -1,6 +1,7 @@
 package ecsfargate
 
 import (
+	"encoding/base64"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -27,10 +28,16 @@ type fakeS3 struct {
 	// deleteBatches records the number of keys in each DeleteObjects request.
 	deleteBatches []int
 	listCalls     int
+	// pageSize caps ListObjectsV2 pages below S3's 1000 (to test paging cheaply).
+	pageSize int
+	// listTokens are the continuation tokens handed out → the last key of their page.
+	listTokens map[string]string
+	tokenSeq   int
 }
 
 func newFakeS3(t *testing.T, bucket string) *fakeS3 {
-	f := &fakeS3{t: t, bucket: bucket, objects: map[string]bool{}, failKeys: map[string]string{}}
+	f := &fakeS3{t: t, bucket: bucket, objects: map[string]bool{}, failKeys: map[string]string{},
+		pageSize: 1000, listTokens: map[string]string{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -59,6 +66,8 @@ func (f *fakeS3) serve(w http.ResponseWriter, r *http.Request) {
 	if a := r.Header.Get("Authorization"); !strings.HasPrefix(a, "AWS4-HMAC-SHA256 ") || !strings.Contains(a, "/us-east-1/s3/aws4_request") {
 		f.t.Errorf("S3 request not SigV4-signed for s3 in us-east-1: %q", a)
 	}
+	// A bucket that does not exist: NoSuchBucket, "The specified bucket does not
+	// exist" (s3/types.NoSuchBucket), HTTP 404.
 	if r.URL.Path != "/"+f.bucket && r.URL.Path != "/"+f.bucket+"/" {
 		s3Error(w, http.StatusNotFound, "NoSuchBucket", "The specified bucket does not exist")
 		return
@@ -112,33 +121,54 @@ func (f *fakeS3) list(w http.ResponseWriter, q map[string][]string) {
 		return ""
 	}
 	prefix := get("prefix")
+	// ListObjectsV2Input.MaxKeys: "By default, the action returns up to 1,000 key
+	// names. The response might contain fewer keys but will never contain more."
 	maxKeys := 1000
 	if v := get("max-keys"); v != "" {
-		maxKeys, _ = strconv.Atoi(v)
+		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+			maxKeys = n
+		}
 	}
-	after := get("continuation-token") // the fake's token is the last key returned
-	if after == "" {
-		after = get("start-after")
+	pageSize := min(maxKeys, 1000, f.pageSize)
+	// ListObjectsV2Input.ContinuationToken: "ContinuationToken is obfuscated and
+	// is not a real key." S3 refuses one it did not issue with 400 InvalidArgument
+	// "The continuation token provided is incorrect" (aws/aws-sdk-js-v3#1636).
+	after := get("start-after")
+	token := get("continuation-token")
+	if token != "" {
+		last, ok := f.listTokens[token]
+		if !ok {
+			s3Error(w, http.StatusBadRequest, "InvalidArgument", "The continuation token provided is incorrect")
+			return
+		}
+		after = last
 	}
 	f.mu.Lock()
 	f.listCalls++
+	// ListObjectsV2Input.Prefix: "Limits the response to keys that begin with the specified prefix."
 	var keys []string
 	for k := range f.objects {
 		if strings.HasPrefix(k, prefix) && k > after {
 			keys = append(keys, k)
 		}
 	}
-	f.mu.Unlock()
 	sort.Strings(keys)
-	res := listBucketResult{Name: f.bucket, Prefix: prefix, MaxKeys: maxKeys, ContinuationToken: get("continuation-token")}
-	if len(keys) > maxKeys {
-		keys = keys[:maxKeys]
+	// ListObjectsV2Output.ContinuationToken: "If ContinuationToken was sent with
+	// the request, it is included in the response."
+	res := listBucketResult{Name: f.bucket, Prefix: prefix, MaxKeys: maxKeys, ContinuationToken: token}
+	if len(keys) > pageSize {
+		keys = keys[:pageSize]
+		// ListObjectsV2Output.NextContinuationToken: "sent when isTruncated is true".
 		res.IsTruncated = true
-		res.NextContinuationToken = keys[len(keys)-1]
+		f.tokenSeq++
+		res.NextContinuationToken = base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("fake-s3-token-%d", f.tokenSeq)))
+		f.listTokens[res.NextContinuationToken] = keys[len(keys)-1]
 	}
+	f.mu.Unlock()
 	for _, k := range keys {
 		res.Contents = append(res.Contents, listContent{Key: k, LastModified: "2025-01-02T03:04:05.000Z", ETag: `"d41d8cd98f00b204e9800998ecf8427e"`, Size: 42, StorageClass: "STANDARD"})
 	}
+	// ListObjectsV2Output.KeyCount: "the number of keys returned with this request".
 	res.KeyCount = len(res.Contents)
 	w.Header().Set("Content-Type", "application/xml")
 	w.WriteHeader(http.StatusOK)
@@ -173,37 +203,49 @@ type deleteError struct {
 }
 
 func (f *fakeS3) delete(w http.ResponseWriter, r *http.Request) {
-	// S3 refuses a DeleteObjects without an integrity checksum.
-	hasChecksum := r.Header.Get("Content-MD5") != ""
+	// DeleteObjects: "The Content-MD5 request header is required for all
+	// Multi-Object Delete requests" (general purpose buckets; an x-amz-checksum-*
+	// header or trailer serves as well, ChecksumAlgorithm's doc comment). S3's
+	// answer without one is 400 InvalidRequest "Missing required header for this
+	// request: Content-MD5" (aws/aws-cli#400).
+	hasChecksum := r.Header.Get("Content-MD5") != "" || strings.Contains(r.Header.Get("X-Amz-Trailer"), "checksum")
 	for h := range r.Header {
 		if strings.HasPrefix(strings.ToLower(h), "x-amz-checksum-") {
 			hasChecksum = true
 		}
 	}
-	if !hasChecksum && !strings.Contains(r.Header.Get("X-Amz-Trailer"), "checksum") {
-		f.t.Errorf("DeleteObjects without Content-MD5 or x-amz-checksum-*: %v", r.Header)
+	if !hasChecksum {
+		s3Error(w, http.StatusBadRequest, "InvalidRequest", "Missing required header for this request: Content-MD5")
+		return
 	}
 	body, _ := io.ReadAll(r.Body)
 	var req deleteRequest
 	if err := xml.Unmarshal(body, &req); err != nil {
-		f.t.Errorf("DeleteObjects body: %v: %.200s", err, body)
-		s3Error(w, http.StatusBadRequest, "MalformedXML", "The XML you provided was not well-formed")
+		s3Error(w, http.StatusBadRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
 		return
 	}
+	// DeleteObjects: "The request can contain a list of up to 1,000 keys"; S3
+	// answers more with MalformedXML (aws/aws-sdk#602).
 	if len(req.Objects) > 1000 {
-		f.t.Errorf("DeleteObjects with %d keys (limit 1000)", len(req.Objects))
-		s3Error(w, http.StatusBadRequest, "MalformedXML", "too many keys")
+		s3Error(w, http.StatusBadRequest, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
 		return
 	}
 	var res deleteResult
 	f.mu.Lock()
 	f.deleteBatches = append(f.deleteBatches, len(req.Objects))
 	for _, o := range req.Objects {
+		// DeleteObjects: "For each key, Amazon S3 performs a delete operation and
+		// returns the result of that delete, success or failure, in the response":
+		// a key's failure is an Error entry, not a failed request.
 		if code, ok := f.failKeys[o.Key]; ok {
 			res.Errors = append(res.Errors, deleteError{Key: o.Key, Code: code, Message: "Access Denied"})
 			continue
 		}
-		delete(f.objects, o.Key) // deleting a missing key is success in S3
+		// "If the object specified in the request isn't found, Amazon S3 confirms
+		// the deletion by returning the result as deleted."
+		delete(f.objects, o.Key)
+		// "In quiet mode the response includes only keys where the delete operation
+		// encountered an error."
 		if !req.Quiet {
 			res.Deleted = append(res.Deleted, deletedObject{Key: o.Key})
 		}
