@@ -159,6 +159,7 @@ func testConfig() localsfn.Config {
 			testMachine("workflow"),
 			testMachine("listing"),
 			slowRetryMachine(),
+			{Name: "hold", DefinitionFile: "internal/localsfn/testdata/hold.asl.json"},
 			{
 				Name:           "fanout",
 				DefinitionFile: "internal/localsfn/testdata/fanout.asl.json",
@@ -716,7 +717,7 @@ func TestStateMachines(t *testing.T) {
 	for _, m := range ls.StateMachines {
 		names = append(names, aws.ToString(m.Name))
 	}
-	if !reflect.DeepEqual(names, []string{"fanout", "listing", "slowretry", "workflow"}) {
+	if !reflect.DeepEqual(names, []string{"fanout", "hold", "listing", "slowretry", "workflow"}) {
 		t.Fatalf("state machines %+v", ls.StateMachines)
 	}
 	d, err := client.DescribeStateMachine(ctx, &sfn.DescribeStateMachineInput{StateMachineArn: aws.String(shared.StateMachineArn("workflow"))})
