@@ -225,12 +225,39 @@ function loadMachines(cfg) {
 // ---------------------------------------------------------------------------
 // names and ARNs
 
-// Step Functions naming rules for state machines and executions.
+// validName is Step Functions' rule for execution (and state machine) names.
+//
+// Length 1..80: the Step Functions API reference's "Name" shape has
+// "min": 1, "max": 80 (botocore/data/stepfunctions/2016-11-23/service-2.json,
+// the model the StartExecution page is generated from). The length counts
+// characters (code points), not UTF-16 units.
+//
+// Forbidden characters, from StartExecution's `name` parameter
+// (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html):
+// "A name must not contain: white space; brackets < > { } [ ]; wildcard
+// characters ? *; special characters " # % \ ^ | ~ ` $ & , ; : /; control
+// characters (U+0000-001F, U+007F-009F)". The current text of the reference
+// (e.g. the AWS SDK for Kotlin's StartExecutionRequest.name page) adds
+// U+FFFE-FFFF, surrogates (U+D800-DFFF) and U+10FFFF. Violations answer
+// InvalidName (400).
+const FORBIDDEN_NAME_CHARS = /[\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f\ufffe\uffff\ud800-\udfff\u{10ffff}]/u;
+
 function validName(name) {
-  if (typeof name !== 'string' || name.length < 1 || name.length > 80) return false;
-  // whitespace, brackets, wildcards, special characters, control characters
-  return !/[\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]/.test(name);
+  if (typeof name !== 'string') return false;
+  const length = [...name].length;
+  return length >= 1 && length <= 80 && !FORBIDDEN_NAME_CHARS.test(name);
 }
+
+// MAX_INPUT_BYTES: StartExecution's `input` is of shape "SensitiveData",
+// "max": 262144 (service-2.json), and "Length constraints apply to the
+// payload size, and are expressed as bytes in UTF-8 encoding" (API_StartExecution).
+// A larger input answers InvalidExecutionInput (400).
+const MAX_INPUT_BYTES = 262144;
+
+// MAX_RETIRED_NAMES bounds the names of finished executions that
+// retainFinished dropped but that stay taken (AWS keeps an execution's name
+// 90 days): far more than a local stack starts in that time.
+const MAX_RETIRED_NAMES = 100000;
 
 const SM_ARN = /^arn:[^:]+:states:[^:]+:\d{12}:stateMachine:[^:]+$/;
 const EXEC_ARN = /^arn:[^:]+:states:[^:]+:\d{12}:execution:[^:]+:[^:]+$/;
@@ -257,6 +284,9 @@ class Service {
     this.cfg = cfg;
     this.machines = loadMachines(cfg);
     this.executions = new Map(); // executionArn -> record
+    // executionArns of finished executions dropped by retainFinished, oldest
+    // first: their names stay taken (MAX_RETIRED_NAMES).
+    this.retired = new Set();
     // executionArn -> JSON of a finished execution: finished executions never
     // change, so a flush serializes only the running ones.
     this.closedJSON = new Map();
@@ -277,6 +307,7 @@ class Service {
     }
     const now = Date.now();
     let aborted = 0;
+    for (const arn of data.retired || []) this.retired.add(arn);
     for (const rec of data.executions || []) {
       rec.runtime = null;
       this.seq = Math.max(this.seq, rec.seq || 0);
@@ -310,7 +341,9 @@ class Service {
     for (const old of finished.slice(0, finished.length - limit)) {
       this.executions.delete(old.executionArn);
       this.closedJSON.delete(old.executionArn);
+      this.retired.add(old.executionArn);
     }
+    while (this.retired.size > MAX_RETIRED_NAMES) this.retired.delete(this.retired.values().next().value);
   }
 
   persistSoon() {
@@ -336,7 +369,7 @@ class Service {
     }
     const tmp = `${this.cfg.stateFile}.${process.pid}.tmp`;
     fs.mkdirSync(path.dirname(this.cfg.stateFile), { recursive: true });
-    fs.writeFileSync(tmp, `{"version":1,"executions":[${parts.join(',')}]}`);
+    fs.writeFileSync(tmp, `{"version":1,"retired":${JSON.stringify([...this.retired])},"executions":[${parts.join(',')}]}`);
     fs.renameSync(tmp, this.cfg.stateFile);
   }
 
@@ -366,15 +399,27 @@ class Service {
     return rec;
   }
 
+  // startExecution enforces StartExecution's rules as the Step Functions API
+  // reference states them (API_StartExecution; each check cites its source),
+  // for a Standard state machine (the only type served here).
   startExecution(req) {
     const m = this.machine(req.stateMachineArn);
+    // "If you don't provide a name for the execution, Step Functions
+    // automatically generates a universally unique identifier (UUID) as the
+    // execution name." (API_StartExecution, `name`)
     const name = req.name === undefined || req.name === null ? crypto.randomUUID() : req.name;
+    // Name: 1..80 characters, none of the forbidden ones (validName) → InvalidName.
     if (!validName(name)) throw new ApiError('InvalidName', `Invalid Name: '${name}'`);
+    // "If you don't include any JSON input data, you still must include the
+    // two braces" (API_StartExecution, `input`): absent input runs with {}.
     const input = req.input === undefined || req.input === null ? '{}' : req.input;
     if (typeof input !== 'string') throw new ApiError('InvalidExecutionInput', 'Invalid State Machine Execution Input: input must be a string');
-    if (Buffer.byteLength(input) > 256 * 1024) {
-      throw new ApiError('InvalidExecutionInput', 'Invalid State Machine Execution Input: larger than 262144 bytes');
+    // At most 262144 bytes of UTF-8 (MAX_INPUT_BYTES) → InvalidExecutionInput.
+    if (Buffer.byteLength(input, 'utf8') > MAX_INPUT_BYTES) {
+      throw new ApiError('InvalidExecutionInput', `Invalid State Machine Execution Input: ${Buffer.byteLength(input, 'utf8')} bytes, more than the ${MAX_INPUT_BYTES} allowed`);
     }
+    // "InvalidExecutionInput: The provided JSON input data is invalid."
+    // (API_StartExecution, Errors; HTTP 400)
     let inputValue;
     try {
       inputValue = JSON.parse(input);
@@ -382,13 +427,21 @@ class Service {
       throw new ApiError('InvalidExecutionInput', `Invalid State Machine Execution Input: '${e.message}'`);
     }
     const executionArn = `arn:aws:states:${this.cfg.region}:${this.cfg.account}:execution:${m.name}:${name}`;
+    // "StartExecution is idempotent for STANDARD workflows. For a STANDARD
+    // workflow, if you call StartExecution with the same name and input as a
+    // running execution, the call succeeds and return the same response as
+    // the original request. If the execution is closed or if the input is
+    // different, it returns a 400 ExecutionAlreadyExists error. You can reuse
+    // names after 90 days." (API_StartExecution)
     const existing = this.executions.get(executionArn);
     if (existing) {
-      // Standard workflows: same name and input while the execution is open
-      // is idempotent; different input, or a closed execution, is an error.
       if (existing.status === 'RUNNING' && existing.input === input) {
         return { executionArn, startDate: seconds(existing.startDate) };
       }
+      throw new ApiError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
+    }
+    // A closed execution that retainFinished dropped: its name is still taken.
+    if (this.retired.has(executionArn)) {
       throw new ApiError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
     }
     const now = Date.now();

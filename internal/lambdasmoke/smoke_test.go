@@ -50,7 +50,7 @@ type function struct {
 
 // stepErrorTypes are the error types of internal/steps that the ASL's
 // Retry/Catch name.
-var stepErrorTypes = []string{"TemporaryError", "PermanentError", "SupersededError", "NotApplicableError"}
+var stepErrorTypes = []string{"TemporaryError", "PipelineRuntimeError", "PipelineComputeError", "ControlPlaneError", "SupersededError", "NotApplicableError"}
 
 func functions() []function {
 	arns := map[string]string{}
@@ -141,10 +141,13 @@ func functions() []function {
 						t.Errorf("errorType %q is not one the ASL routes on %v", typ, stepErrorTypes)
 					}
 				}},
+				// An unknown step (a state machine and a steps function of
+				// different deploys) is the control plane's fault: never a
+				// reason to force-stop the pipeline.
 				{name: "unknown step", event: []byte(`{"step":"Explode","execution":"p-g1-stop","state":{"pipeline":"p","generation":1,"kind":"stop"}}`),
 					check: func(t *testing.T, answer []byte) {
-						if _, typ := functionError(t, answer); typ != "PermanentError" {
-							t.Errorf("errorType %q, want PermanentError", typ)
+						if _, typ := functionError(t, answer); typ != "ControlPlaneError" {
+							t.Errorf("errorType %q, want ControlPlaneError", typ)
 						}
 					}},
 			},

@@ -23,6 +23,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/domain"
 	"github.com/sluicehq/sluice/internal/dynamolocal"
+	"github.com/sluicehq/sluice/internal/lambdalocal"
 	"github.com/sluicehq/sluice/internal/localsfn"
 	"github.com/sluicehq/sluice/internal/steps"
 	"github.com/sluicehq/sluice/internal/store"
@@ -84,7 +85,33 @@ func startStack(tb testing.TB, stepsCfg steps.Config) (*Stack, *fakeDriver, *tes
 		driver.close()
 		return nil, nil, nil, err
 	}
+	injectStepFaults(stack)
 	return stack, driver, logs, nil
+}
+
+// stepFaults holds, per pipeline name, a fault to inject into the steps
+// Lambda: called with the step's name before the real handler, it may panic
+// or return an error (which the Lambda reports as its function error, named
+// after the Go type, as in AWS). Tests set it with setStepFault.
+var stepFaults sync.Map // pipeline name → func(step string) error
+
+// injectStepFaults puts the fault hook in front of a stack's steps function.
+func injectStepFaults(stack *Stack) {
+	handle := stack.Steps.Handle
+	stack.Lambda.Register(FunctionSteps, lambdalocal.FromLambda(func(ctx context.Context, req steps.Request) (steps.State, error) {
+		if f, ok := stepFaults.Load(req.State.Pipeline); ok {
+			if err := f.(func(string) error)(req.Step); err != nil {
+				return req.State, err
+			}
+		}
+		return handle(ctx, req)
+	}), lambdalocal.WithTimeout(5*time.Minute))
+}
+
+// setStepFault injects fault into the steps of pipeline name until the test ends.
+func setStepFault(t *testing.T, name string, fault func(step string) error) {
+	stepFaults.Store(name, fault)
+	t.Cleanup(func() { stepFaults.Delete(name) })
 }
 
 // newEnv starts a stack of the test's own (closed when it ends).

@@ -143,7 +143,7 @@ func TestStepsIdempotentStartSuspendClear(t *testing.T) {
 	p = e.accept(name, "clear", domain.Clear)
 	before := e.pipelineHistory(name)
 	for _, step := range []string{steps.StepMarkSuspending, steps.StepMarkSuspended, steps.StepMarkStopped, steps.StepRecordError} {
-		stale.Error = &steps.CaughtError{Error: "PermanentError", Cause: `{"message":"x","error_code":"X"}`}
+		stale.Error = &steps.CaughtError{Error: "PipelineRuntimeError", Cause: `{"message":"x","error_code":"X"}`}
 		if _, typ, msg := d.invoke(step, stale); typ != "SupersededError" {
 			t.Fatalf("%s with generation %d (record at %d): %q %s, want SupersededError", step, stale.Generation, p.Generation, typ, msg)
 		}
@@ -196,8 +196,8 @@ func TestStepsIdempotentForcedStopAndError(t *testing.T) {
 	p = e.accept(name2, "stop?force=false", stopDecision(false))
 	st = stateOf(p, domain.WorkflowSuspend)
 	st = d2.twice(steps.StepMarkSuspending, st)
-	st.Error = &steps.CaughtError{Error: "PermanentError",
-		Cause: `{"errorMessage":"{\"message\":\"disk full\",\"error_code\":\"SuspendError\",\"details\":{}}","errorType":"PermanentError"}`}
+	st.Error = &steps.CaughtError{Error: "PipelineRuntimeError",
+		Cause: `{"errorMessage":"{\"message\":\"disk full\",\"error_code\":\"SuspendError\",\"details\":{}}","errorType":"PipelineRuntimeError"}`}
 	st = d2.twice(steps.StepRecordError, st)
 	p = e.get(name2)
 	if p.ResourcesStatus != domain.ResourcesStopping || p.DeploymentError == nil || p.DeploymentError.ErrorCode != "SuspendError" || p.DeploymentError.Message != "disk full" {

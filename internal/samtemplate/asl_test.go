@@ -25,13 +25,10 @@ type aslState struct {
 	Catch          []aslCatch `json:"Catch"`
 }
 
-// TestTaskErrorRouting checks the error contract of every Task state: a
-// timeout, Lambda's service errors and TemporaryError are retried; a
-// superseded step ends the execution; and where a Task's catch-all records the
-// error and force-stops the pipeline, the control plane's own outages
-// (TemporaryError, timeouts, Lambda service errors) are routed to a Fail state
-// first: a pipeline is never force-stopped because DynamoDB or ECS was down,
-// the reconciler restarts the workflow instead.
+// TestTaskErrorRouting checks the retry contract of every Task state: a
+// timeout, Lambda's service errors and TemporaryError are retried, and a
+// superseded step ends the execution. Where every other error goes is the rule
+// of asl_routing_test.go.
 func TestTaskErrorRouting(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(repoRoot(t), "statemachine", "*.asl.json"))
 	if err != nil || len(files) == 0 {
@@ -64,19 +61,6 @@ func TestTaskErrorRouting(t *testing.T) {
 			}
 			if len(st.Catch) == 0 || !slices.Contains(st.Catch[0].ErrorEquals, "SupersededError") {
 				t.Errorf("%s: SupersededError must be caught first (the execution ends without writing)", where)
-			}
-			last := st.Catch[len(st.Catch)-1]
-			if !slices.Contains(last.ErrorEquals, "States.ALL") || last.Next != "RecordError" {
-				continue
-			}
-			routed := false
-			for _, c := range st.Catch[:len(st.Catch)-1] {
-				if m.States[c.Next].Type == "Fail" && slices.Contains(c.ErrorEquals, "TemporaryError") && slices.Contains(c.ErrorEquals, "States.Timeout") {
-					routed = true
-				}
-			}
-			if !routed {
-				t.Errorf("%s: its catch-all force-stops the pipeline, but the control plane's own outages are not routed to a Fail state before it", where)
 			}
 		}
 	}

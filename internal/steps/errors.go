@@ -3,6 +3,7 @@ package steps
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/sluicehq/sluice/internal/domain"
@@ -45,39 +46,93 @@ type TemporaryError struct {
 
 func (e *TemporaryError) Error() string { return e.Step + ": " + e.Cause }
 
-// PermanentError: retrying will not help (the runtime refused or failed the
-// suspend, provisioning timed out, the process vanished). The ASL catches it
-// and force-stops the pipeline with the error recorded. Its message is the JSON
-// of the deployment_error to record, so the RecordError step can read it back
-// from the Catch's Cause.
-type PermanentError struct {
+// PipelineRuntimeError: the pipeline's runtime refused or failed what the
+// workflow asked of it, permanently (it refused or failed the suspend, it
+// answered a fatal error while starting, a new runtime reported Suspended).
+// Its message is the JSON of the deployment_error to record, so the
+// RecordError step can read it back from the Catch's Cause.
+//
+// PipelineRuntimeError and PipelineComputeError are the only errors the ASL
+// routes to RecordError (ForceStopErrors): a pipeline is force-stopped with an
+// error only when the pipeline itself failed (SPEC §3), never for a fault of
+// the control plane.
+type PipelineRuntimeError struct {
 	Body domain.ErrorBody
 }
 
-func (e *PermanentError) Error() string {
-	b, err := json.Marshal(e.Body)
+func (e *PipelineRuntimeError) Error() string { return bodyJSON(e.Body) }
+
+// PipelineComputeError: the pipeline's compute can never be provisioned (the
+// compute driver refused its deployment permanently, the runtime did not
+// become ready within the provisioning timeout, its process exited while
+// starting). The ASL force-stops the pipeline with the error recorded. Its
+// message is the JSON of the deployment_error, as for PipelineRuntimeError.
+type PipelineComputeError struct {
+	Body domain.ErrorBody
+}
+
+func (e *PipelineComputeError) Error() string { return bodyJSON(e.Body) }
+
+// ControlPlaneError: a permanent fault of the control plane itself, not of
+// the pipeline: an unknown step name (a state machine and steps function of
+// different deploys), a step input without a pipeline, a record without the
+// deployment location a step needs, a compute driver call other than
+// provisioning failing permanently. Like every error not in ForceStopErrors
+// (a Go panic, a Lambda timeout or crash, an exhausted retry), the ASL ends
+// the execution in a Fail state: the pipeline is left as it is, the
+// reconciler restarts the workflow, the failed-executions alarm fires.
+type ControlPlaneError struct {
+	Code    string
+	Message string
+}
+
+func (e *ControlPlaneError) Error() string { return e.Code + ": " + e.Message }
+
+// ForceStopErrors are the Step Functions names of the errors that may
+// force-stop a pipeline with its deployment_error set: the ASL routes exactly
+// these to RecordError, and internal/samtemplate checks that nothing else can
+// reach it.
+var ForceStopErrors = []string{"PipelineRuntimeError", "PipelineComputeError"}
+
+func bodyJSON(body domain.ErrorBody) string {
+	b, err := json.Marshal(body)
 	if err != nil {
-		return e.Body.Message
+		return body.Message
 	}
 	return string(b)
 }
 
-func permanent(code, message string, details map[string]any) *PermanentError {
+func errorBody(code, message string, details map[string]any) domain.ErrorBody {
 	if details == nil {
 		details = map[string]any{}
 	}
-	return &PermanentError{Body: domain.ErrorBody{ErrorCode: code, Message: message, Details: details}}
+	return domain.ErrorBody{ErrorCode: code, Message: message, Details: details}
 }
 
-// causeFromCatch turns the Cause of a caught PermanentError back into the
-// error body to record; any other cause is recorded as a generic failure.
+// runtimeFailed is a PipelineRuntimeError with the given deployment_error.
+func runtimeFailed(code, message string, details map[string]any) *PipelineRuntimeError {
+	return &PipelineRuntimeError{Body: errorBody(code, message, details)}
+}
+
+// computeFailed is a PipelineComputeError with the given deployment_error.
+func computeFailed(code, message string, details map[string]any) *PipelineComputeError {
+	return &PipelineComputeError{Body: errorBody(code, message, details)}
+}
+
+func controlPlane(code, message string) *ControlPlaneError {
+	return &ControlPlaneError{Code: code, Message: message}
+}
+
+// causeFromCatch turns the Cause of a caught PipelineRuntimeError or
+// PipelineComputeError back into the error body to record; any other cause
+// (which the ASL never routes to RecordError) is recorded as a generic failure.
 func causeFromCatch(c *CaughtError) *domain.ErrorBody {
 	if c == nil {
 		return &domain.ErrorBody{ErrorCode: "WorkflowFailed", Message: "the workflow failed", Details: map[string]any{}}
 	}
 	// Step Functions puts a Lambda function error's document in Cause:
-	// {"errorMessage": …, "errorType": …}; our PermanentError's message is
-	// itself the JSON of the error body to record.
+	// {"errorMessage": …, "errorType": …}; the message of a pipeline error
+	// is itself the JSON of the error body to record.
 	message := c.Cause
 	var doc struct {
 		ErrorMessage string `json:"errorMessage"`
@@ -86,7 +141,7 @@ func causeFromCatch(c *CaughtError) *domain.ErrorBody {
 		message = doc.ErrorMessage
 	}
 	var body domain.ErrorBody
-	if c.Error == "PermanentError" && json.Unmarshal([]byte(message), &body) == nil && body.Message != "" {
+	if slices.Contains(ForceStopErrors, c.Error) && json.Unmarshal([]byte(message), &body) == nil && body.Message != "" {
 		if body.Details == nil {
 			body.Details = map[string]any{}
 		}

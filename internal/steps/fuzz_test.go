@@ -176,7 +176,7 @@ func FuzzStepRequest(f *testing.F) {
 		`{"step":"CheckSuspend","execution":"e","state":{"pipeline":"suspending","generation":1,"kind":"suspend","location":"http://rt","attempt":-5}}`,
 		`{"step":"MarkSuspended","execution":"e","state":{"pipeline":"suspending","generation":1,"kind":"suspend","storage_details":{"checkpoints":[]}}}`,
 		`{"step":"MarkStopping","execution":"e","state":{"pipeline":"running","generation":1,"kind":"stop"}}`,
-		`{"step":"RecordError","execution":"e","state":{"pipeline":"running","generation":1,"kind":"suspend","error":{"Error":"PermanentError","Cause":"{\"errorMessage\":\"{\\\"message\\\":\\\"m\\\",\\\"error_code\\\":\\\"C\\\"}\",\"errorType\":\"PermanentError\"}"}}}`,
+		`{"step":"RecordError","execution":"e","state":{"pipeline":"running","generation":1,"kind":"suspend","error":{"Error":"PipelineRuntimeError","Cause":"{\"errorMessage\":\"{\\\"message\\\":\\\"m\\\",\\\"error_code\\\":\\\"C\\\"}\",\"errorType\":\"PipelineRuntimeError\"}"}}}`,
 		`{"step":"RecordError","execution":"e","state":{"pipeline":"stopping","generation":1,"kind":"stop","error":{"Error":"States.Timeout","Cause":"\u00ff\u0000"}}}`,
 		`{"step":"Deprovision","execution":"e","state":{"pipeline":"stopping","generation":1,"kind":"stop"}}`,
 		`{"step":"MarkStopped","execution":"e","state":{"pipeline":"stopping","generation":1,"kind":"stop"}}`,
@@ -216,17 +216,20 @@ func FuzzStepRequest(f *testing.F) {
 		}
 		out, err := s.Handle(context.Background(), req)
 		var (
-			sup  *SupersededError
-			na   *NotApplicableError
-			tmp  *TemporaryError
-			perm *PermanentError
+			sup *SupersededError
+			na  *NotApplicableError
+			tmp *TemporaryError
+			pre *PipelineRuntimeError
+			pce *PipelineComputeError
+			cpe *ControlPlaneError
 		)
 		switch {
 		case err == nil:
 			if _, merr := json.Marshal(out); merr != nil && out.Kind != "" {
 				t.Fatalf("the output state does not encode: %v", merr)
 			}
-		case errors.As(err, &sup), errors.As(err, &na), errors.As(err, &tmp), errors.As(err, &perm):
+		case errors.As(err, &sup), errors.As(err, &na), errors.As(err, &tmp),
+			errors.As(err, &pre), errors.As(err, &pce), errors.As(err, &cpe):
 		default:
 			t.Fatalf("step %q: error %T %v is none of the named errors the ASL routes on", req.Step, err, err)
 		}

@@ -79,7 +79,7 @@ func TestForcedStopWithErrorAndSupersededMetrics(t *testing.T) {
 	f.transition("m2", domain.MarkProvisioned("http://rt", domain.RuntimeRunning))
 	p := f.act("m2", func(p domain.Pipeline, now time.Time) (domain.Outcome, error) { return domain.Stop(p, false, now) })
 	st := startState(p, domain.WorkflowSuspend)
-	st.Error = &CaughtError{Error: "PermanentError", Cause: `{"errorMessage":"{\"message\":\"disk full\",\"error_code\":\"SuspendError\",\"details\":{}}","errorType":"PermanentError"}`}
+	st.Error = &CaughtError{Error: "PipelineRuntimeError", Cause: `{"errorMessage":"{\"message\":\"disk full\",\"error_code\":\"SuspendError\",\"details\":{}}","errorType":"PipelineRuntimeError"}`}
 	f.must(StepRecordError, st)
 	f.must(StepRecordError, st)
 

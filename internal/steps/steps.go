@@ -198,10 +198,10 @@ func (s *Steps) Handle(ctx context.Context, req Request) (State, error) {
 	}
 	h, ok := handlers[req.Step]
 	if !ok {
-		return st, permanent("UnknownStep", fmt.Sprintf("unknown workflow step %q", req.Step), nil)
+		return st, controlPlane("UnknownStep", fmt.Sprintf("unknown workflow step %q", req.Step))
 	}
 	if st.Pipeline == "" {
-		return st, permanent("InvalidStepInput", "the step input names no pipeline", nil)
+		return st, controlPlane("InvalidStepInput", "the step input names no pipeline")
 	}
 	out, err := h(ctx, req)
 	var sup *SupersededError
@@ -276,11 +276,11 @@ func (s *Steps) storeError(op string, err error) error {
 
 func (s *Steps) runtime(location string) (Runtime, error) {
 	if location == "" {
-		return nil, permanent("NoDeploymentLocation", "the pipeline has no deployment location", nil)
+		return nil, controlPlane("NoDeploymentLocation", "the pipeline has no deployment location")
 	}
 	rt, err := s.RuntimeFor(location)
 	if err != nil {
-		return nil, permanent("InvalidDeploymentLocation", err.Error(), nil)
+		return nil, controlPlane("InvalidDeploymentLocation", err.Error())
 	}
 	return rt, nil
 }
@@ -354,7 +354,7 @@ func (s *Steps) provision(ctx context.Context, req Request) (State, error) {
 		Pipeline: p.Name, PipelineID: p.ID, DeploymentID: st.DeploymentID, RuntimeConfig: p.RuntimeConfig, Initial: string(initial),
 	})
 	if err != nil {
-		return st, s.computeError("provision", err)
+		return st, s.provisionError(err)
 	}
 	// Fence again: a forced stop that arrived while provisioning deprovisions
 	// by the deployment id recorded before; if it already ran, clean up here.
@@ -371,11 +371,31 @@ func (s *Steps) provision(ctx context.Context, req Request) (State, error) {
 	return st, nil
 }
 
+// computeError maps a failed compute driver call other than Provision: a
+// temporary failure is retried; a permanent one is the control plane's (the
+// driver cannot check, deprovision or clear what it provisioned), never a
+// reason to force-stop the pipeline.
 func (s *Steps) computeError(op string, err error) error {
-	if errors.Is(err, compute.ErrTemporary) {
+	if temporaryCompute(err) {
 		return &TemporaryError{Step: op, Cause: err.Error()}
 	}
-	return permanent("ComputeError", fmt.Sprintf("%s failed: %v", op, err), nil)
+	return controlPlane("ComputeError", fmt.Sprintf("%s failed: %v", op, err))
+}
+
+// provisionError maps a failed Provision: a driver that refuses a deployment
+// permanently means the pipeline's compute can never be provisioned (SPEC:
+// a provisioning failure force-stops the pipeline with the error recorded).
+func (s *Steps) provisionError(err error) error {
+	if temporaryCompute(err) {
+		return &TemporaryError{Step: "provision", Cause: err.Error()}
+	}
+	return computeFailed("ComputeError", fmt.Sprintf("provision failed: %v", err), nil)
+}
+
+// temporaryCompute: the driver says retrying may help, or the call ran out of
+// time or was cancelled (the step's own deadline, not the pipeline's fault).
+func temporaryCompute(err error) bool {
+	return errors.Is(err, compute.ErrTemporary) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
 func (s *Steps) checkReadiness(ctx context.Context, req Request) (State, error) {
@@ -385,7 +405,7 @@ func (s *Steps) checkReadiness(ctx context.Context, req Request) (State, error) 
 		return st, err
 	}
 	if !st.Deadline.IsZero() && s.now().After(st.Deadline) {
-		return st, permanent("ProvisioningTimeout",
+		return st, computeFailed("ProvisioningTimeout",
 			fmt.Sprintf("the runtime did not become ready within %s of provisioning", cfg.ProvisioningTimeout), nil)
 	}
 	st.Attempt++
@@ -403,7 +423,7 @@ func (s *Steps) checkReadiness(ctx context.Context, req Request) (State, error) 
 		return st, s.computeError("check", err)
 	}
 	if check.State == compute.StateGone {
-		return st, permanent("ComputeVanished", "the pipeline's compute exited while starting: "+check.Reason, nil)
+		return st, computeFailed("ComputeVanished", "the pipeline's compute exited while starting: "+check.Reason, nil)
 	}
 	if st.Location == "" {
 		st.Location = check.Location
@@ -427,13 +447,18 @@ func (s *Steps) checkReadiness(ctx context.Context, req Request) (State, error) 
 		st.Done, st.Observed = true, report.RuntimeStatus
 		return st, nil
 	case domain.RuntimeSuspending, domain.RuntimeSuspended:
-		return st, permanent("UnexpectedRuntimeStatus", fmt.Sprintf("a new runtime reported %s", report.RuntimeStatus), nil)
+		return st, runtimeFailed("UnexpectedRuntimeStatus", fmt.Sprintf("a new runtime reported %s", report.RuntimeStatus), nil)
 	}
 	return notYet()
 }
 
 // runtimeFailure keeps the runtime's own error body as the deployment error.
-func runtimeFailure(context string, err error) error {
+// The step's own deadline or cancellation (the Lambda running out of time) is
+// no failure of the runtime: it is retried.
+func runtimeFailure(what string, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return &TemporaryError{Step: what, Cause: err.Error()}
+	}
 	var fatal *runtimeclient.FatalError
 	if errors.As(err, &fatal) {
 		details := map[string]any{"http_status": fatal.StatusCode, "runtime_call": fatal.Op}
@@ -449,11 +474,11 @@ func runtimeFailure(context string, err error) error {
 		}
 		msg := fatal.Body.Message
 		if msg == "" {
-			msg = context
+			msg = what
 		}
-		return permanent(code, msg, details)
+		return runtimeFailed(code, msg, details)
 	}
-	return permanent("RuntimeError", fmt.Sprintf("%s: %v", context, err), nil)
+	return runtimeFailed("RuntimeError", fmt.Sprintf("%s: %v", what, err), nil)
 }
 
 func (s *Steps) markProvisioned(ctx context.Context, req Request) (State, error) {

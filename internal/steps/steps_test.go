@@ -236,7 +236,7 @@ func TestProvisioningDeadlineSurvivesContinuation(t *testing.T) {
 	}
 	f.clock.advance(11 * time.Second)
 	_, err := f.handle(StepCheckReadiness, st)
-	var perm *PermanentError
+	var perm *PipelineComputeError
 	if !errors.As(err, &perm) || perm.Body.ErrorCode != "ProvisioningTimeout" {
 		t.Fatalf("after the deadline: %T %v", err, err)
 	}
