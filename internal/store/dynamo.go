@@ -362,15 +362,17 @@ func (d *Dynamo) Transition(ctx context.Context, name string, generation int64, 
 // write of the record: it bumps the refresh version (clients see the change)
 // and, like every write, appends a history event (statuses unchanged, cause
 // action "SetWorkflow", execution ref.ExecutionName), which keeps the history
-// gap-free. Recording the ref that is already there writes nothing.
+// gap-free. Recording the ref that is already there writes nothing, and so
+// does a late report that an execution is live (RUNNING, PENDING) once the
+// record says that execution ended (domain.UpdateWorkflowRef).
 func (d *Dynamo) SetWorkflow(ctx context.Context, name string, ref domain.WorkflowRef) (domain.Pipeline, error) {
 	cause := Cause{Action: "SetWorkflow", Actor: "workflow", Execution: ref.ExecutionName}
 	return d.fenced(ctx, "set workflow", name, ref.Generation, cause, func(p domain.Pipeline, _ time.Time) (domain.Pipeline, error) {
-		if sameWorkflow(p.Workflow, &ref) {
-			return p, nil
+		w, changed := domain.UpdateWorkflowRef(p.Workflow, ref)
+		if !changed {
+			return p, nil // the same ref, or a late "live" report of an execution recorded as ended
 		}
 		next := p
-		w := ref
 		next.Workflow = &w
 		next.RefreshVersion = p.RefreshVersion + 1
 		return next, nil
@@ -381,14 +383,6 @@ func (d *Dynamo) SetWorkflow(ctx context.Context, name string, ref domain.Workfl
 func isOwnWrite(item map[string]types.AttributeValue, writeID string) bool {
 	s, ok := item["write_id"].(*types.AttributeValueMemberS)
 	return ok && s.Value == writeID
-}
-
-func sameWorkflow(a, b *domain.WorkflowRef) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return a.Kind == b.Kind && a.Generation == b.Generation && a.ExecutionName == b.ExecutionName &&
-		a.ExecutionArn == b.ExecutionArn && a.StartedAt.Equal(b.StartedAt) && a.Status == b.Status
 }
 
 // fenced is the read-decide-write loop of Transition and SetWorkflow.
