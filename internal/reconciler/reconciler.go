@@ -65,6 +65,9 @@ type Report struct {
 	Errors           int `json:"errors"`
 	Stuck            int `json:"stuck"`
 	RuntimeActions   int `json:"runtime_actions"`
+	// WorkflowsRepaired counts records whose workflow ref claimed an
+	// execution that had ended was running, corrected.
+	WorkflowsRepaired int `json:"workflows_repaired"`
 }
 
 func (r *Reconciler) isStuck(p domain.Pipeline) bool {
@@ -146,9 +149,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, name string) (Report, error)
 // deprovisioned on purpose): the pass acts only on a strongly consistent
 // re-read, and its observations are fenced by the deployment they observed
 // (domain.DeploymentFailed, domain.ObserveRuntimeOf). A listed pipeline that
-// is fully stopped and converged needs nothing and is not re-read.
+// is fully stopped and converged, with no workflow recorded as live, needs
+// nothing and is not re-read.
 func (r *Reconciler) reconcileListed(ctx context.Context, listed domain.Pipeline, rep *Report) error {
-	if listed.FullyStopped() && listed.Converged() {
+	if listed.FullyStopped() && listed.Converged() && (listed.Workflow == nil || !domain.WorkflowLive(listed.Workflow.Status)) {
 		return nil
 	}
 	p, err := r.Store.Get(ctx, listed.Name)
@@ -320,7 +324,7 @@ func (r *Reconciler) forceStop(ctx context.Context, p domain.Pipeline, deploymen
 func (r *Reconciler) converge(ctx context.Context, p domain.Pipeline, forced bool, rep *Report) error {
 	kind := p.PendingWorkflow()
 	if kind == "" {
-		return nil
+		return r.repairWorkflowRef(ctx, p, rep)
 	}
 	attempt := 0
 	if w := p.Workflow; w != nil && w.Generation == p.Generation && w.Kind == kind {
@@ -367,6 +371,42 @@ func (r *Reconciler) converge(ctx context.Context, p domain.Pipeline, forced boo
 		}
 		return fmt.Errorf("record workflow: %w", err)
 	}
+	return nil
+}
+
+// executionStatuser is implemented by workflow services that can describe an
+// execution's status (workflow.SFN and workflow.Recorder do).
+type executionStatuser interface {
+	Status(ctx context.Context, ref domain.WorkflowRef) (string, error)
+}
+
+// repairWorkflowRef corrects the workflow ref of a converged pipeline that
+// still claims its execution is live (RUNNING, PENDING) after the execution
+// has ended, e.g. when the API's SetWorkflow landed after the workflow's
+// last write: the record must not claim a state its execution is not in.
+func (r *Reconciler) repairWorkflowRef(ctx context.Context, p domain.Pipeline, rep *Report) error {
+	w := p.Workflow
+	st, ok := r.Workflows.(executionStatuser)
+	if w == nil || !ok || w.Generation != p.Generation || !domain.WorkflowLive(w.Status) {
+		return nil
+	}
+	status, err := st.Status(ctx, *w)
+	if err != nil {
+		return fmt.Errorf("describe %s: %w", w.ExecutionName, err)
+	}
+	if status == "" || domain.WorkflowLive(status) {
+		return nil
+	}
+	ref := *w
+	ref.Status = status
+	if _, err := r.Store.SetWorkflow(ctx, p.Name, ref); err != nil {
+		if _, ok := movedOn(err); ok {
+			return nil
+		}
+		return fmt.Errorf("record workflow status: %w", err)
+	}
+	rep.WorkflowsRepaired++
+	r.logger().Info("workflow status repaired", "pipeline", p.Name, "generation", p.Generation, "execution", w.ExecutionName, "status", status)
 	return nil
 }
 
