@@ -180,3 +180,28 @@ func TestRequestTokenIsDerivedFromTheWrite(t *testing.T) {
 		}
 	}
 }
+
+// Every send times out, but the first one had landed: the strongly
+// consistent read after the repeats finds this write's write_id, so the
+// answer is success, not a false 503.
+func TestEveryAnswerLostButTheWriteLanded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.create("silent")
+	s, h := e.faulty(WithWriteAttempts(3))
+	h.beforeTransact = func(n int64, in *dynamodb.TransactWriteItemsInput) error {
+		if n == 1 {
+			if _, err := e.client.TransactWriteItems(e.ctx, in); err != nil {
+				t.Errorf("first send: %v", err)
+			}
+		}
+		return errTimeout
+	}
+	before := e.get("silent")
+	out, _ := start(before, e.clock.Now())
+	after, err := s.ApplyAction(e.ctx, before, out, Cause{Action: "start"})
+	if err != nil {
+		t.Fatalf("a write that landed was answered %v", err)
+	}
+	sameRecord(t, "record", e.get("silent"), after)
+}
