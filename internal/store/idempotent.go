@@ -116,11 +116,12 @@ var errTokenMismatch = errors.New("client request token used by another request"
 func (d *Dynamo) transact(ctx context.Context, op string, in *dynamodb.TransactWriteItemsInput, tokenParts ...string) (repeated bool, err error) {
 	in.ClientRequestToken = aws.String(requestToken(append([]string{d.table}, tokenParts...)...))
 	attempts := max(d.writeAttempts, 1)
-	send := ctx
+	send, detached := ctx, false
 	for attempt := 0; attempt < attempts; attempt++ {
 		if attempt > 0 {
 			repeated = true
-			if send.Err() != nil && ctx.Err() != nil && !errors.Is(ctx.Err(), context.Canceled) {
+			if !detached && ctx.Err() != nil && !errors.Is(ctx.Err(), context.Canceled) {
+				detached = true
 				// The caller's deadline passed with the outcome unknown:
 				// finish finding out, detached and bounded.
 				c, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeRepeatBudget)

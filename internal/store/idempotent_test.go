@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -204,4 +205,56 @@ func TestEveryAnswerLostButTheWriteLanded(t *testing.T) {
 		t.Fatalf("a write that landed was answered %v", err)
 	}
 	sameRecord(t, "record", e.get("silent"), after)
+}
+
+// expiringCtx is a context whose deadline the test makes pass (no clock).
+type expiringCtx struct {
+	context.Context
+	done chan struct{}
+	once sync.Once
+}
+
+func newExpiringCtx() *expiringCtx {
+	return &expiringCtx{Context: context.Background(), done: make(chan struct{})}
+}
+func (c *expiringCtx) expire()               { c.once.Do(func() { close(c.done) }) }
+func (c *expiringCtx) Done() <-chan struct{} { return c.done }
+func (c *expiringCtx) Err() error {
+	select {
+	case <-c.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+// The caller's deadline passes while the first send is out (a Lambda near
+// its end): the write landed, and the store still finds that out (detached,
+// bounded) instead of answering a false 503.
+func TestDeadlinePassedAfterTheWriteLanded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.create("deadline")
+	s, h := e.faulty()
+	ctx := newExpiringCtx()
+	h.beforeTransact = func(n int64, in *dynamodb.TransactWriteItemsInput) error {
+		if n == 1 {
+			if _, err := e.client.TransactWriteItems(e.ctx, in); err != nil {
+				t.Errorf("first send: %v", err)
+			}
+			ctx.expire()
+			return errTimeout
+		}
+		return nil
+	}
+	before := e.get("deadline")
+	out, _ := start(before, e.clock.Now())
+	after, err := s.ApplyAction(ctx, before, out, Cause{Action: "start"})
+	if err != nil {
+		t.Fatalf("a write that landed was answered %v", err)
+	}
+	sameRecord(t, "record", e.get("deadline"), after)
+	if n := h.transacts.Load(); n != 2 {
+		t.Fatalf("%d sends, want the repeat after the deadline", n)
+	}
 }
