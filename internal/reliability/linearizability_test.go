@@ -97,23 +97,28 @@ func modelOf(p domain.Pipeline) mstate {
 		RTD: strOf(p.RuntimeDesiredStatus), Init: strOf(p.DeploymentInitial), Storage: p.StorageStatus, Err: p.DeploymentError != nil}
 }
 
-// model is the sequential specification of one pipeline (its runtime_config
-// matters: a graceful stop needs storage).
+// model is the sequential specification of one pipeline. The fields of the
+// record that no action or workflow of the soak changes (its definition:
+// runtime_config, where a graceful stop needs storage, and whatever else
+// the rules read of it) come from a template, the pipeline's record.
 type model struct {
-	config json.RawMessage
-	mu     sync.Mutex
-	closed map[mstate][]mstate
+	template domain.Pipeline
+	mu       sync.Mutex
+	closed   map[mstate][]mstate
 }
 
-func newModel(config json.RawMessage) *model {
-	return &model{config: config, closed: map[mstate][]mstate{}}
+func newModel(template domain.Pipeline) *model {
+	return &model{template: template, closed: map[mstate][]mstate{}}
 }
 
-// record expands a model state into a record the domain rules accept.
+// record expands a model state into a record the domain rules accept (they
+// copy a record before changing it, so the template is never modified).
 func (m *model) record(s mstate) domain.Pipeline {
-	p := domain.Pipeline{Name: "model", ID: "model", RuntimeConfig: m.config, Version: 1, RefreshVersion: 1,
-		Generation: s.Gen, ResourcesStatus: s.RS, ResourcesDesiredStatus: s.RD,
-		RuntimeStatus: strPtr(s.RT), RuntimeDesiredStatus: strPtr(s.RTD), DeploymentInitial: strPtr(s.Init), StorageStatus: s.Storage}
+	p := m.template
+	p.RefreshVersion, p.Generation = 1, s.Gen
+	p.ResourcesStatus, p.ResourcesDesiredStatus, p.StorageStatus = s.RS, s.RD, s.Storage
+	p.RuntimeStatus, p.RuntimeDesiredStatus, p.DeploymentInitial = strPtr(s.RT), strPtr(s.RTD), strPtr(s.Init)
+	p.DeploymentError, p.DeploymentID, p.DeploymentLocation, p.Workflow, p.StorageStatusDetails = nil, nil, nil, nil, nil
 	if s.Err {
 		p.DeploymentError = &domain.ErrorBody{ErrorCode: "ModelError", Message: "model", Details: map[string]any{}}
 	}
@@ -391,15 +396,19 @@ func errorCodeOf(body string) string {
 // from its created record. The timeout only bounds the search (Unknown is
 // treated as a failure by the callers).
 func checkLinearizable(created domain.Pipeline, ops []porcupine.Operation, timeout time.Duration) (porcupine.CheckResult, porcupine.LinearizationInfo) {
-	m := newModel(created.RuntimeConfig)
+	m := newModel(created)
 	return porcupine.CheckOperationsVerbose(m.porcupineModel(modelOf(created)), ops, timeout)
 }
 
-// createdRecord is the record as created, from its first history event.
+// createdRecord is the record as created: rec (its definition) with the
+// statuses of its first history event.
 func createdRecord(rec domain.Pipeline, events []store.Event) domain.Pipeline {
 	first := events[0]
-	return domain.Pipeline{Name: rec.Name, ID: rec.ID, RuntimeConfig: rec.RuntimeConfig, Generation: first.Generation,
-		ResourcesStatus: first.ResourcesStatus, ResourcesDesiredStatus: first.ResourcesDesiredStatus,
-		RuntimeStatus: first.RuntimeStatus, RuntimeDesiredStatus: first.RuntimeDesiredStatus,
-		StorageStatus: first.StorageStatus, DeploymentError: first.DeploymentError}
+	p := rec
+	p.Generation, p.RefreshVersion = first.Generation, first.RefreshVersion
+	p.ResourcesStatus, p.ResourcesDesiredStatus = first.ResourcesStatus, first.ResourcesDesiredStatus
+	p.RuntimeStatus, p.RuntimeDesiredStatus = first.RuntimeStatus, first.RuntimeDesiredStatus
+	p.StorageStatus, p.DeploymentError = first.StorageStatus, first.DeploymentError
+	p.DeploymentInitial, p.DeploymentID, p.DeploymentLocation, p.Workflow, p.StorageStatusDetails = nil, nil, nil, nil, nil
+	return p
 }

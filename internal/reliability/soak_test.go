@@ -261,7 +261,7 @@ func TestSoak(t *testing.T) {
 			problems = append(problems, fmt.Sprintf("linearizability: the %d calls to %s are %s", len(ops), name, res))
 			linViolations++
 			if f, err := os.CreateTemp("", "sluice-linearizability-*.html"); err == nil {
-				if porcupine.Visualize(newModel(rec.RuntimeConfig).porcupineModel(modelOf(createdRecord(rec, events))), info, f) == nil {
+				if porcupine.Visualize(newModel(createdRecord(rec, events)).porcupineModel(modelOf(createdRecord(rec, events))), info, f) == nil {
 					t.Logf("linearizability of %s: visualization in %s", name, f.Name())
 				}
 				f.Close()
