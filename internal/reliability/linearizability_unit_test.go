@@ -18,17 +18,33 @@ func TestLinearizabilityModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	initial := modelOf(created)
-	started := mstate{Gen: 1, RS: domain.ResourcesStopped, RD: domain.ResourcesDesiredProvisioned, RTD: domain.RuntimeDesiredRunning, Storage: domain.StorageCleared}
-	cancelled := mstate{Gen: 2, RS: domain.ResourcesStopped, RD: domain.ResourcesDesiredStopped, Storage: domain.StorageCleared}
-	running := mstate{Gen: 1, RS: domain.ResourcesProvisioned, RD: domain.ResourcesDesiredProvisioned, RT: domain.RuntimeRunning,
+	m := newModel(created)
+	// after is what the domain rule of action writes on s (the writes of
+	// the histories below; the Illegal ones are wrong in how they are
+	// ordered or repeated, not in what one write does).
+	after := func(action string, s mstate) mstate {
+		t.Helper()
+		out, err := decide(action, m.record(s), time.Unix(0, 0).UTC())
+		if err != nil || !out.Write {
+			t.Fatalf("setup: %s on %s: write %v, %v", action, s, out.Write, err)
+		}
+		return modelOf(out.Pipeline)
+	}
+	started := after(actStartRunning, initial)
+	cancelled := after(actForceStop, started)
+	running := mstate{Gen: started.Gen, RS: domain.ResourcesProvisioned, RD: domain.ResourcesDesiredProvisioned, RT: domain.RuntimeRunning,
 		RTD: domain.RuntimeDesiredRunning, Init: domain.InitialRunning, Storage: domain.StorageInUse}
-	paused := mstate{Gen: 2, RS: domain.ResourcesProvisioned, RD: domain.ResourcesDesiredProvisioned, RT: domain.RuntimeRunning,
-		RTD: domain.RuntimeDesiredPaused, Storage: domain.StorageInUse}
+	paused := after(actPause, running)
+	resumed := after(actResume, paused)
+	stopping := after(actForceStop, running)
+	suspending := after(actStop, running)
 	op := func(client int, action string, call, ret int64, res linResult) porcupine.Operation {
 		return porcupine.Operation{ClientId: client, Input: linOp{Action: action, RequestID: action}, Call: call, Output: res, Return: ret}
 	}
 	write := func(s mstate) linResult { return linResult{Kind: resWrite, After: s} }
 	read := func(s mstate) linResult { return linResult{Kind: resRead, After: s} }
+	skipped := started
+	skipped.Gen++
 	for _, c := range []struct {
 		name string
 		ops  []porcupine.Operation
@@ -38,35 +54,32 @@ func TestLinearizabilityModel(t *testing.T) {
 			op(0, actStartRunning, 0, 10, write(started)),
 			op(1, actStartRunning, 5, 15, linResult{Kind: resNoOp}),
 			op(0, actForceStop, 20, 30, write(cancelled)),
-			op(1, actGet, 40, 50, read(mstate{Gen: 2, RS: domain.ResourcesStopped, RD: domain.ResourcesDesiredStopped, Init: domain.InitialRunning, Storage: domain.StorageCleared})),
+			op(1, actGet, 40, 50, read(cancelled)),
 		}, porcupine.Ok},
-		{"the workflow moves the record between calls: a read of Running, a pause", []porcupine.Operation{
+		{"the workflow moves the record between calls: a read of Running, a pause, a resume", []porcupine.Operation{
 			op(0, actStartRunning, 0, 10, write(started)),
 			op(1, actGet, 20, 30, read(running)),
 			op(1, actPause, 40, 50, write(paused)),
-			op(0, actResume, 45, 55, linResult{Kind: resWrite, After: mstate{Gen: 3, RS: domain.ResourcesProvisioned, RD: domain.ResourcesDesiredProvisioned,
-				RT: domain.RuntimeRunning, RTD: domain.RuntimeDesiredRunning, Storage: domain.StorageInUse}}),
+			op(0, actResume, 45, 55, write(resumed)),
 		}, porcupine.Ok},
 		{"a refusal the record justifies: start while a stop is in progress", []porcupine.Operation{
 			op(0, actStartRunning, 0, 10, write(started)),
 			op(1, actGet, 20, 30, read(running)),
-			op(1, actForceStop, 40, 50, write(mstate{Gen: 2, RS: domain.ResourcesProvisioned, RD: domain.ResourcesDesiredStopped, RT: domain.RuntimeRunning,
-				RTD: domain.RuntimeDesiredRunning, Storage: domain.StorageInUse})),
+			op(1, actForceStop, 40, 50, write(stopping)),
 			op(0, actStartRunning, 60, 70, linResult{Kind: resRefused, Code: string(domain.CodeIllegalPipelineAction)}),
 		}, porcupine.Ok},
 
-		{"lost update: two concurrent starts both acknowledged as writes of generation 1", []porcupine.Operation{
+		{"lost update: two concurrent starts both acknowledged as writes of the first generation", []porcupine.Operation{
 			op(0, actStartRunning, 0, 10, write(started)),
 			op(1, actStartRunning, 0, 10, write(started)),
 		}, porcupine.Illegal},
-		{"lost update: pause and resume both decided on generation 1", []porcupine.Operation{
+		{"lost update: a graceful and a forced stop both decided on the running generation", []porcupine.Operation{
 			op(0, actStartRunning, 0, 10, write(started)),
 			op(1, actGet, 20, 30, read(running)),
-			op(1, actPause, 40, 50, write(paused)),
-			op(0, actResume, 40, 50, linResult{Kind: resWrite, After: mstate{Gen: 2, RS: domain.ResourcesProvisioned, RD: domain.ResourcesDesiredProvisioned,
-				RT: domain.RuntimeRunning, RTD: domain.RuntimeDesiredRunning, Storage: domain.StorageInUse}}),
+			op(1, actStop, 40, 50, write(suspending)),
+			op(0, actForceStop, 40, 50, write(stopping)),
 		}, porcupine.Illegal},
-		{"stale read: a GET sent after a start was acknowledged sees generation 0", []porcupine.Operation{
+		{"stale read: a GET sent after a start was acknowledged sees the created record", []porcupine.Operation{
 			op(0, actStartRunning, 0, 10, write(started)),
 			op(1, actGet, 20, 30, read(initial)),
 		}, porcupine.Illegal},
@@ -77,8 +90,7 @@ func TestLinearizabilityModel(t *testing.T) {
 			op(0, actStartRunning, 0, 10, linResult{Kind: resRefused, Code: string(domain.CodeIllegalPipelineAction)}),
 		}, porcupine.Illegal},
 		{"a write that skips a generation", []porcupine.Operation{
-			op(0, actStartRunning, 0, 10, write(mstate{Gen: 2, RS: domain.ResourcesStopped, RD: domain.ResourcesDesiredProvisioned,
-				RTD: domain.RuntimeDesiredRunning, Storage: domain.StorageCleared})),
+			op(0, actStartRunning, 0, 10, write(skipped)),
 		}, porcupine.Illegal},
 	} {
 		t.Run(c.name, func(t *testing.T) {
