@@ -317,10 +317,16 @@ var clientOfRequest = regexp.MustCompile(`^soak-c(\d+)-`)
 // operations. Checkpoints (forwarded, never written) and the create (the
 // initial state) are left out.
 func linearizabilityOps(name string, calls []sent, events []store.Event) ([]porcupine.Operation, error) {
-	byRequest := map[string]store.Event{}
+	// The write of a call is the user event with its request id and its
+	// action (a request may write more than that, e.g. an observation of
+	// the runtime it forwarded to: a move of the current statuses, which the
+	// model allows at any time).
+	type key struct{ request, action string }
+	byRequest := map[key]store.Event{}
 	for _, ev := range events {
-		if strings.HasPrefix(ev.Cause.Actor, "user:") {
-			byRequest[ev.Cause.RequestID] = ev
+		k := key{ev.Cause.RequestID, ev.Cause.Action}
+		if _, dup := byRequest[k]; strings.HasPrefix(ev.Cause.Actor, "user:") && !dup {
+			byRequest[k] = ev
 		}
 	}
 	var ops []porcupine.Operation
@@ -337,7 +343,7 @@ func linearizabilityOps(name string, calls []sent, events []store.Event) ([]porc
 			other++
 		}
 		var res linResult
-		ev, wrote := byRequest[s.RequestID]
+		ev, wrote := byRequest[key{s.RequestID, s.Action}]
 		switch {
 		case s.Action == actGet && s.Status == 200:
 			var p domain.Pipeline
