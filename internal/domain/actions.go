@@ -48,6 +48,7 @@ func unchanged(p Pipeline, accepted string) (Outcome, error) {
 func accept(prev, next Pipeline, now time.Time, wf WorkflowKind, accepted string) (Outcome, error) {
 	if intentChanged(prev, next) || wf != "" {
 		next.Generation = prev.Generation + 1
+		supersedeWorkflow(&next)
 	}
 	stamp(&prev, &next, now)
 	if err := ValidateTransition(prev, next); err != nil {

@@ -34,7 +34,8 @@ type WorkflowRef struct {
 	ExecutionArn  string       `json:"execution_arn,omitempty"`
 	StartedAt     time.Time    `json:"started_at"`
 	// Status is the execution's status as last recorded: RUNNING, SUCCEEDED,
-	// FAILED, ABORTED, or PENDING while StartExecution has not been confirmed.
+	// FAILED, ABORTED, PENDING while StartExecution has not been confirmed,
+	// or SUPERSEDED (WorkflowSuperseded).
 	Status string `json:"status"`
 }
 

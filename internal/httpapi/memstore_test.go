@@ -171,7 +171,10 @@ func (m *memStore) SetWorkflow(_ context.Context, name string, ref domain.Workfl
 	if cur.Generation != ref.Generation {
 		return domain.Pipeline{}, &store.SupersededError{Generation: ref.Generation, Current: cur}
 	}
-	w := ref
+	w, changed := domain.UpdateWorkflowRef(cur.Workflow, ref)
+	if !changed {
+		return cur, nil
+	}
 	cur.Workflow = &w
 	cur.RefreshVersion++
 	m.records[name] = cur

@@ -65,6 +65,9 @@ type Report struct {
 	Errors           int `json:"errors"`
 	Stuck            int `json:"stuck"`
 	RuntimeActions   int `json:"runtime_actions"`
+	// WorkflowsRepaired counts records whose workflow ref claimed an
+	// execution that had ended was running, corrected.
+	WorkflowsRepaired int `json:"workflows_repaired"`
 }
 
 func (r *Reconciler) isStuck(p domain.Pipeline) bool {
@@ -116,7 +119,7 @@ func (r *Reconciler) Run(ctx context.Context) (rep Report, err error) {
 				r.logger().Warn("pipeline stuck", "pipeline", p.Name, "generation", p.Generation,
 					"status", p.DeploymentStatus(), "since", p.DeploymentStatusSince)
 			}
-			if err := r.reconcile(ctx, p, &rep); err != nil {
+			if err := r.reconcileListed(ctx, p, &rep); err != nil {
 				rep.Errors++
 				r.logger().Error("reconcile failed", "pipeline", p.Name, "generation", p.Generation, "error", err.Error())
 			}
@@ -138,6 +141,29 @@ func (r *Reconciler) Reconcile(ctx context.Context, name string) (Report, error)
 	}
 	rep.Pipelines = 1
 	return rep, r.reconcile(ctx, p, &rep)
+}
+
+// reconcileListed reconciles a pipeline as List returned it. List reads an
+// eventually consistent index, so the listed record may lag the table (a
+// graceful stop listed Suspending may already be Stopping, its compute
+// deprovisioned on purpose): the pass acts only on a strongly consistent
+// re-read, and its observations are fenced by the deployment they observed
+// (domain.DeploymentFailed, domain.ObserveRuntimeOf). A listed pipeline that
+// is fully stopped and converged, with no workflow recorded as live, needs
+// nothing and is not re-read.
+func (r *Reconciler) reconcileListed(ctx context.Context, listed domain.Pipeline, rep *Report) error {
+	if listed.FullyStopped() && listed.Converged() && (listed.Workflow == nil || !domain.WorkflowLive(listed.Workflow.Status)) {
+		return nil
+	}
+	p, err := r.Store.Get(ctx, listed.Name)
+	var de *domain.Error
+	if errors.As(err, &de) && de.Code == domain.CodeUnknownPipelineName {
+		return nil // deleted since it was listed
+	}
+	if err != nil {
+		return fmt.Errorf("re-read: %w", err)
+	}
+	return r.reconcile(ctx, p, rep)
 }
 
 func (r *Reconciler) reconcile(ctx context.Context, p domain.Pipeline, rep *Report) error {
@@ -165,7 +191,7 @@ func (r *Reconciler) observe(ctx context.Context, p domain.Pipeline, rep *Report
 		return p, fmt.Errorf("compute check: %w", err)
 	}
 	if check.State == compute.StateGone {
-		return r.forceStop(ctx, p, &domain.ErrorBody{ErrorCode: "ComputeVanished",
+		return r.forceStop(ctx, p, *p.DeploymentID, &domain.ErrorBody{ErrorCode: "ComputeVanished",
 			Message: "The pipeline's compute is gone: " + check.Reason, Details: map[string]any{"reason": check.Reason}}, rep)
 	}
 	if p.DeploymentLocation == nil {
@@ -179,7 +205,7 @@ func (r *Reconciler) observe(ctx context.Context, p domain.Pipeline, rep *Report
 	var fatal *runtimeclient.FatalError
 	switch {
 	case runtimeclient.IsTemporary(err):
-		return r.record(ctx, p, domain.ObserveRuntime(domain.RuntimeUnavailable, nil), rep)
+		return r.record(ctx, p, domain.ObserveRuntimeOf(*p.DeploymentID, domain.RuntimeUnavailable, nil), rep)
 	case errors.As(err, &fatal):
 		if p.StopInProgress() {
 			// The stop's own workflow reports the runtime's failure.
@@ -189,12 +215,12 @@ func (r *Reconciler) observe(ctx context.Context, p domain.Pipeline, rep *Report
 		if code == "" {
 			code = "RuntimeError"
 		}
-		return r.forceStop(ctx, p, &domain.ErrorBody{ErrorCode: code,
+		return r.forceStop(ctx, p, *p.DeploymentID, &domain.ErrorBody{ErrorCode: code,
 			Message: "The pipeline's runtime reported a fatal error: " + fatal.Body.Message, Details: map[string]any{"http_status": fatal.StatusCode}}, rep)
 	case err != nil:
 		return p, fmt.Errorf("runtime status: %w", err)
 	}
-	next, err := r.record(ctx, p, domain.ObserveRuntime(report.RuntimeStatus, report.StorageStatusDetails), rep)
+	next, err := r.record(ctx, p, domain.ObserveRuntimeOf(*p.DeploymentID, report.RuntimeStatus, report.StorageStatusDetails), rep)
 	if err != nil {
 		return next, err
 	}
@@ -242,10 +268,8 @@ func (r *Reconciler) forwardDesired(ctx context.Context, p domain.Pipeline, obse
 func (r *Reconciler) record(ctx context.Context, p domain.Pipeline, tr domain.Transition, rep *Report) (domain.Pipeline, error) {
 	next, err := r.Store.Transition(ctx, p.Name, p.Generation, tr, r.cause("ObserveRuntime"))
 	if err != nil {
-		var sup *store.SupersededError
-		var conflict *store.ConflictError
-		if errors.As(err, &sup) || errors.As(err, &conflict) {
-			return p, nil // a user action or a workflow moved first; next pass
+		if cur, ok := movedOn(err); ok {
+			return cur, nil // a user action or a workflow moved first; next pass
 		}
 		return p, err
 	}
@@ -260,15 +284,30 @@ func equalRuntime(a, b domain.Pipeline) bool {
 	return a.DeploymentStatus() == b.DeploymentStatus()
 }
 
-// forceStop records the error and moves the pipeline to Stopping; converge
-// then starts the forced-stop workflow that deprovisions it.
-func (r *Reconciler) forceStop(ctx context.Context, p domain.Pipeline, cause *domain.ErrorBody, rep *Report) (domain.Pipeline, error) {
-	next, err := r.Store.Transition(ctx, p.Name, p.Generation, domain.MarkStopping(cause), r.cause("MarkStopping"))
+// movedOn reports an observation that no longer applies: the generation
+// moved on, or the record is no longer in a status (or deployment) the
+// observation is about. It returns the current record the store read.
+func movedOn(err error) (domain.Pipeline, bool) {
+	var sup *store.SupersededError
+	var conflict *store.ConflictError
+	switch {
+	case errors.As(err, &sup):
+		return sup.Current, true
+	case errors.As(err, &conflict):
+		return conflict.Current, true
+	}
+	return domain.Pipeline{}, false
+}
+
+// forceStop records the error of the observed deployment and moves the
+// pipeline to Stopping (domain.DeploymentFailed: only if that deployment is
+// still current and Provisioned); converge then starts the forced-stop
+// workflow that deprovisions it.
+func (r *Reconciler) forceStop(ctx context.Context, p domain.Pipeline, deploymentID string, cause *domain.ErrorBody, rep *Report) (domain.Pipeline, error) {
+	next, err := r.Store.Transition(ctx, p.Name, p.Generation, domain.DeploymentFailed(deploymentID, cause), r.cause("MarkStopping"))
 	if err != nil {
-		var sup *store.SupersededError
-		var conflict *store.ConflictError
-		if errors.As(err, &sup) || errors.As(err, &conflict) {
-			return p, nil
+		if cur, ok := movedOn(err); ok {
+			return cur, nil // e.g. a graceful stop reached Stopping and deprovisioned: no failure
 		}
 		return p, err
 	}
@@ -285,7 +324,7 @@ func (r *Reconciler) forceStop(ctx context.Context, p domain.Pipeline, cause *do
 func (r *Reconciler) converge(ctx context.Context, p domain.Pipeline, forced bool, rep *Report) error {
 	kind := p.PendingWorkflow()
 	if kind == "" {
-		return nil
+		return r.repairWorkflowRef(ctx, p, rep)
 	}
 	attempt := 0
 	if w := p.Workflow; w != nil && w.Generation == p.Generation && w.Kind == kind {
@@ -332,6 +371,42 @@ func (r *Reconciler) converge(ctx context.Context, p domain.Pipeline, forced boo
 		}
 		return fmt.Errorf("record workflow: %w", err)
 	}
+	return nil
+}
+
+// executionStatuser is implemented by workflow services that can describe an
+// execution's status (workflow.SFN and workflow.Recorder do).
+type executionStatuser interface {
+	Status(ctx context.Context, ref domain.WorkflowRef) (string, error)
+}
+
+// repairWorkflowRef corrects the workflow ref of a converged pipeline that
+// still claims its execution is live (RUNNING, PENDING) after the execution
+// has ended, e.g. when the API's SetWorkflow landed after the workflow's
+// last write: the record must not claim a state its execution is not in.
+func (r *Reconciler) repairWorkflowRef(ctx context.Context, p domain.Pipeline, rep *Report) error {
+	w := p.Workflow
+	st, ok := r.Workflows.(executionStatuser)
+	if w == nil || !ok || w.Generation != p.Generation || !domain.WorkflowLive(w.Status) {
+		return nil
+	}
+	status, err := st.Status(ctx, *w)
+	if err != nil {
+		return fmt.Errorf("describe %s: %w", w.ExecutionName, err)
+	}
+	if status == "" || domain.WorkflowLive(status) {
+		return nil
+	}
+	ref := *w
+	ref.Status = status
+	if _, err := r.Store.SetWorkflow(ctx, p.Name, ref); err != nil {
+		if _, ok := movedOn(err); ok {
+			return nil
+		}
+		return fmt.Errorf("record workflow status: %w", err)
+	}
+	rep.WorkflowsRepaired++
+	r.logger().Info("workflow status repaired", "pipeline", p.Name, "generation", p.Generation, "execution", w.ExecutionName, "status", status)
 	return nil
 }
 

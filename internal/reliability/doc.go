@@ -26,11 +26,13 @@
 //     resumed incarnations were seen at all (the check is not vacuous).
 //   - Convergence: after the clients stop, every pipeline reaches its last
 //     desired state (status == desired for the combined view, nothing
-//     pending) within a bound, with the reconciler running. A pause or
-//     resume whose forwarding to the runtime was refused (5xx) leaves the
-//     runtime in its old state while the desired one is recorded; nothing
-//     re-forwards it, so the quiescence does what the 503's Retry-After asks
-//     a client to do: it repeats the action (counted and logged).
+//     pending) within a bound, with the reconciler running and without the
+//     test re-sending anything: a pause or resume whose forwarding to the
+//     runtime was refused (5xx) leaves the runtime in its old state while
+//     the desired one is recorded, and the reconciler forwards it again. A
+//     runtime still in the other of Running/Paused after some ten
+//     reconciler passes counts as a redrive the test would have needed;
+//     the soak fails on any.
 //   - Then every pipeline is force-stopped (the histories stop growing) and
 //     each history is checked (see checkHistory): gap-free refresh
 //     versions, the last event equals the record, every acknowledged action
@@ -38,6 +40,13 @@
 //     the domain rules on a version of the record current while it was in
 //     flight), every user write was made by one of our requests, and the
 //     workflow writes of each generation are fenced and serial.
+//   - Linearizability (porcupine): each pipeline's calls (invocation and
+//     return time, action, result: the history event it wrote, no-op, the
+//     error_code of a refusal, the record a GET returned) must linearize
+//     against the sequential model of linearizability_test.go (the domain's
+//     action rules on the record, the workflows' and reconciler's
+//     transitions as concurrent moves within a generation). The number of
+//     operations checked is logged.
 //
 // # TestChaos
 //

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anishathalye/porcupine"
+
 	"github.com/sluicehq/sluice/internal/domain"
 	"github.com/sluicehq/sluice/internal/localsfn"
 	"github.com/sluicehq/sluice/internal/localstack"
@@ -170,12 +172,16 @@ func TestSoak(t *testing.T) {
 	soakEnded := time.Now()
 
 	// Quiescence: the clients have stopped; the reconciler keeps running.
-	// Every pipeline must reach its last desired state. A runtime left in
-	// the other of Running/Paused by a pause or resume whose forwarding
-	// failed (the client got a 5xx and was told to retry) gets the action
-	// again after it has looked so for a few reconciler passes.
+	// Every pipeline must reach its last desired state, by the control
+	// plane alone. A runtime left in the other of Running/Paused by a pause
+	// or resume whose forwarding failed (the client got a 5xx) is the
+	// reconciler's to converge (it forwards the desired status again): the
+	// test never re-sends the action. A runtime that still looks so after
+	// a few reconciler passes is counted as a redrive the test would have
+	// needed, and the soak fails on any.
 	mismatchSince := map[string]time.Time{}
 	redrives := 0
+	var needed []string
 	deadline := time.Now().Add(waitLimit)
 	for {
 		all := true
@@ -202,13 +208,9 @@ func TestSoak(t *testing.T) {
 				mismatchSince[name] = time.Now()
 				continue
 			}
-			if time.Since(since) > 7*time.Second {
-				action := actResume
-				if p.DeploymentDesiredStatus() == domain.CombinedDesiredPaused {
-					action = actPause
-				}
-				s := c.act(ctx, log, name, action, fmt.Sprintf("redrive-%s-%d", name, redrives))
-				t.Logf("quiescence: %s is %s with desired %s: %s again: %d %s", name, p.DeploymentStatus(), p.DeploymentDesiredStatus(), action, s.Status, s.Body)
+			if time.Since(since) > 20*time.Second { // some ten reconciler passes
+
+				needed = append(needed, fmt.Sprintf("%s stayed %s with desired %s for several reconciler passes", name, p.DeploymentStatus(), p.DeploymentDesiredStatus()))
 				redrives++
 				delete(mismatchSince, name)
 			}
@@ -233,9 +235,11 @@ func TestSoak(t *testing.T) {
 		waitRecord(t, stack, name, "settled Stopped", func(p domain.Pipeline) bool { return fullyStopped(p) && settled(p) })
 	}
 
-	requests := requestsByID(log.all())
+	calls := log.all()
+	requests := requestsByID(calls)
 	var total historyReport
 	var problems []string
+	linOps, linViolations := 0, 0
 	for _, name := range names {
 		rec, events := stableHistory(t, stack, name)
 		ps, rep := checkHistory(rec, events, requests)
@@ -244,7 +248,29 @@ func TestSoak(t *testing.T) {
 			problems = append(problems, ps...)
 			t.Logf("history of %s:\n%s", name, compactEvents(events))
 		}
+		// Linearizability of the calls to this pipeline (porcupine).
+		ops, err := linearizabilityOps(name, calls, events)
+		if err != nil {
+			problems = append(problems, "linearizability: "+err.Error())
+			linViolations++
+			continue
+		}
+		res, info := checkLinearizable(createdRecord(rec, events), ops, 2*time.Minute)
+		linOps += len(ops)
+		if res != porcupine.Ok {
+			problems = append(problems, fmt.Sprintf("linearizability: the %d calls to %s are %s", len(ops), name, res))
+			linViolations++
+			if f, err := os.CreateTemp("", "sluice-linearizability-*.html"); err == nil {
+				if porcupine.Visualize(newModel(createdRecord(rec, events)).porcupineModel(modelOf(createdRecord(rec, events))), info, f) == nil {
+					t.Logf("linearizability of %s: visualization in %s", name, f.Name())
+				}
+				f.Close()
+			}
+			t.Logf("history of %s:\n%s", name, compactEvents(events))
+		}
 	}
+	t.Logf("linearizability: %d operations on %d pipelines checked against the sequential model (porcupine), %d violations",
+		linOps, len(names), linViolations)
 
 	// The summary.
 	byAction := map[string]map[string]int{}
@@ -286,7 +312,7 @@ func TestSoak(t *testing.T) {
 	t.Logf("soak %s, %d clients, %d pipelines: %d requests (status 0 = transport error)\n%s\n"+
 		"history: %d events (%d user, %d workflow, %d reconciler writes), %d generations, acknowledged: %d writes + %d no-ops; "+
 		"reconciler forced stops %d, second workflow kind in a generation %d\n"+
-		"stats checks %d over %d incarnations (%d resumed from a checkpoint), %d violations; converged %s after the soak, %d pause/resume repeated",
+		"stats checks %d over %d incarnations (%d resumed from a checkpoint), %d violations; converged %s after the soak, %d pause/resume redrives needed (must be 0)",
 		soakDuration, soakClients, soakPipelines, len(requests), strings.Join(lines, "\n"),
 		total.Events, total.UserWrites, total.WorkflowWrites, total.ReconcilerWrites, total.Generations, total.AckWrites, total.AckNoOps,
 		total.ForcedByReconciler, total.SecondKind, x.checks, len(x.incarnations), resumed, len(x.violations), converged.Round(time.Second), redrives)
@@ -301,6 +327,12 @@ func TestSoak(t *testing.T) {
 	}
 	for _, p := range problems {
 		t.Errorf("history: %s", p)
+	}
+	for _, n := range needed {
+		t.Errorf("convergence: the test would have had to re-send a pause or resume: %s", n)
+	}
+	if linOps == 0 {
+		t.Error("linearizability: no operation checked")
 	}
 	if total.AckWrites == 0 || x.checks == 0 || resumed == 0 {
 		t.Errorf("the soak checked too little: %d acknowledged writes, %d stats checks, %d resumed incarnations", total.AckWrites, x.checks, resumed)

@@ -92,7 +92,11 @@ func (m *memStore) SetWorkflow(_ context.Context, name string, ref domain.Workfl
 	if p.Generation != ref.Generation {
 		return domain.Pipeline{}, &store.SupersededError{Generation: ref.Generation, Current: p}
 	}
-	p.Workflow = &ref
+	w, changed := domain.UpdateWorkflowRef(p.Workflow, ref)
+	if !changed {
+		return p, nil
+	}
+	p.Workflow = &w
 	p.RefreshVersion++
 	m.records[name] = p
 	m.writes++

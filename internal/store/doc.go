@@ -60,11 +60,21 @@
 //
 // # Errors
 //
-// Throttling, service errors, timeouts and connection errors wrap
-// ErrUnavailable (retriable; transactions are all-or-nothing, so the record is
-// never half-written). After a timeout the write may or may not have landed
-// (all of it or none of it); repeating the request is safe because actions
-// and steps are idempotent: it is decided again on the record as it is. A condition failure of a user action is a *StaleError
+// Throttling, service errors, timeouts and connection errors of a read wrap
+// ErrUnavailable. A TransactWriteItems that times out, is throttled, gets a
+// 5xx or loses its connection is repeated within the call with the same
+// ClientRequestToken, derived from the write (key, expected refresh version
+// and generation, the record written, its write_id), which DynamoDB makes
+// idempotent for 10 minutes (see idempotent.go). A repeat that succeeds, or
+// whose condition failure returns this write's own write_id, means the write
+// is in: the call succeeds. Only when no send got a definitive answer and a
+// strongly consistent read shows the write is not in does the call fail with
+// ErrUnavailable (retriable; transactions are all-or-nothing, so the record
+// is never half-written): the API's 503 "nothing was changed" is then what
+// DynamoDB last said. IdempotentParameterMismatch (the token was used by
+// another request) is a lost race: the write is decided again.
+//
+// A condition failure of a user action is a *StaleError
 // (errors.Is(err, ErrStale)) carrying the current record when DynamoDB
 // returned it; a workflow write whose generation moved on is a
 // *SupersededError; a transition that does not start from the current status

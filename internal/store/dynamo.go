@@ -34,12 +34,13 @@ var _ Store = (*Dynamo)(nil)
 
 // Dynamo is the DynamoDB implementation of Store. It is safe for concurrent use.
 type Dynamo struct {
-	client      DynamoAPI
-	table       string
-	now         func() time.Time
-	maxAttempts int
-	deletedTTL  time.Duration
-	log         *slog.Logger
+	client        DynamoAPI
+	table         string
+	now           func() time.Time
+	maxAttempts   int
+	writeAttempts int
+	deletedTTL    time.Duration
+	log           *slog.Logger
 }
 
 // Defaults of the options.
@@ -65,6 +66,11 @@ func WithMaxAttempts(n int) Option {
 	return func(d *Dynamo) { d.maxAttempts = max(n, 1) }
 }
 
+// WithWriteAttempts sets DefaultWriteAttempts (at least 1: no repeat).
+func WithWriteAttempts(n int) Option {
+	return func(d *Dynamo) { d.writeAttempts = max(n, 1) }
+}
+
 // WithDeletedHistoryTTL sets DefaultDeletedHistoryTTL.
 func WithDeletedHistoryTTL(ttl time.Duration) Option {
 	return func(d *Dynamo) { d.deletedTTL = ttl }
@@ -77,7 +83,7 @@ func WithLogger(l *slog.Logger) Option { return func(d *Dynamo) { d.log = l } }
 // NewDynamo returns a Store on the table (the PipelinesTable of template.yaml).
 func NewDynamo(client DynamoAPI, table string, opts ...Option) *Dynamo {
 	d := &Dynamo{client: client, table: table, now: time.Now, maxAttempts: DefaultMaxAttempts,
-		deletedTTL: DefaultDeletedHistoryTTL, log: slog.Default()}
+		writeAttempts: DefaultWriteAttempts, deletedTTL: DefaultDeletedHistoryTTL, log: slog.Default()}
 	for _, o := range opts {
 		o(d)
 	}
@@ -167,13 +173,15 @@ func (d *Dynamo) Create(ctx context.Context, p domain.Pipeline, cause Cause) err
 		if err := d.backoff(ctx, attempt); err != nil {
 			return classify(op, err)
 		}
-		// A new input per attempt: the SDK fills in a client request token
-		// (idempotency within one call's own retries), and a new attempt
-		// after a conflict is a new request.
+		// A new input and token per attempt: a new attempt after a conflict
+		// is a new request (repeats of one attempt share its token).
 		in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{putRec, putEv}}
-		_, err := d.client.TransactWriteItems(ctx, in)
+		_, err := d.transact(ctx, op, in, "create", p.Name, p.ID, fmt.Sprint(attempt), rec.writeID)
 		if err == nil {
 			return nil
+		}
+		if errors.Is(err, errTokenMismatch) {
+			continue
 		}
 		c, err := cancellation(op, err)
 		switch {
@@ -282,8 +290,16 @@ func (d *Dynamo) writeRecord(ctx context.Context, op string, before, next domain
 	if err != nil {
 		return nil, errorf(op, "%w", err)
 	}
-	_, err = d.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{putRec, putEv}})
+	in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{putRec, putEv}}
+	_, err = d.transact(ctx, op, in, "record", next.Name, before.ID, fmt.Sprint(before.RefreshVersion), fmt.Sprint(before.Generation),
+		rec.writeID, recordJSON(rec.item))
 	if err == nil {
+		return nil, nil
+	}
+	if errors.Is(err, errTokenMismatch) {
+		return &lostWrite{conflict: true}, nil
+	}
+	if ambiguous(err) && d.landedRecord(ctx, next.Name, rec.writeID) {
 		return nil, nil
 	}
 	c, err := cancellation(op, err)
@@ -362,15 +378,17 @@ func (d *Dynamo) Transition(ctx context.Context, name string, generation int64, 
 // write of the record: it bumps the refresh version (clients see the change)
 // and, like every write, appends a history event (statuses unchanged, cause
 // action "SetWorkflow", execution ref.ExecutionName), which keeps the history
-// gap-free. Recording the ref that is already there writes nothing.
+// gap-free. Recording the ref that is already there writes nothing, and so
+// does a late report that an execution is live (RUNNING, PENDING) once the
+// record says that execution ended (domain.UpdateWorkflowRef).
 func (d *Dynamo) SetWorkflow(ctx context.Context, name string, ref domain.WorkflowRef) (domain.Pipeline, error) {
 	cause := Cause{Action: "SetWorkflow", Actor: "workflow", Execution: ref.ExecutionName}
 	return d.fenced(ctx, "set workflow", name, ref.Generation, cause, func(p domain.Pipeline, _ time.Time) (domain.Pipeline, error) {
-		if sameWorkflow(p.Workflow, &ref) {
-			return p, nil
+		w, changed := domain.UpdateWorkflowRef(p.Workflow, ref)
+		if !changed {
+			return p, nil // the same ref, or a late "live" report of an execution recorded as ended
 		}
 		next := p
-		w := ref
 		next.Workflow = &w
 		next.RefreshVersion = p.RefreshVersion + 1
 		return next, nil
@@ -381,14 +399,6 @@ func (d *Dynamo) SetWorkflow(ctx context.Context, name string, ref domain.Workfl
 func isOwnWrite(item map[string]types.AttributeValue, writeID string) bool {
 	s, ok := item["write_id"].(*types.AttributeValueMemberS)
 	return ok && s.Value == writeID
-}
-
-func sameWorkflow(a, b *domain.WorkflowRef) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return a.Kind == b.Kind && a.Generation == b.Generation && a.ExecutionName == b.ExecutionName &&
-		a.ExecutionArn == b.ExecutionArn && a.StartedAt.Equal(b.StartedAt) && a.Status == b.Status
 }
 
 // fenced is the read-decide-write loop of Transition and SetWorkflow.
@@ -502,8 +512,12 @@ func (d *Dynamo) Delete(ctx context.Context, p domain.Pipeline, cause Cause) err
 		ConditionExpression: c.Condition(), ExpressionAttributeNames: c.Names(), ExpressionAttributeValues: c.Values(),
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
-	_, err = d.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{del, putEv}})
-	if err != nil {
+	in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{del, putEv}}
+	repeated, err := d.transact(ctx, op, in, "delete", p.Name, p.ID, fmt.Sprint(p.RefreshVersion), fmt.Sprint(p.Generation), cause.RequestID, cause.Action)
+	if errors.Is(err, errTokenMismatch) {
+		return errorf(op, "pipeline %q: %w (a concurrent delete)", p.Name, ErrStale)
+	}
+	if err != nil && !deletedByRepeat(err, repeated) {
 		tc, err := cancellation(op, err)
 		switch {
 		case err != nil:
@@ -526,6 +540,14 @@ func (d *Dynamo) Delete(ctx context.Context, p domain.Pipeline, cause Cause) err
 			"pipeline", p.Name, "pipeline_id", p.ID, "error", err)
 	}
 	return nil
+}
+
+// deletedByRepeat: a repeat of an ambiguous delete found the record gone,
+// so the first send deleted it (another delete would have had to win the
+// same refresh version's condition, and deleting twice is one delete).
+func deletedByRepeat(err error, repeated bool) bool {
+	tc, cerr := cancellation("delete", err)
+	return repeated && cerr == nil && tc.failed == 0 && len(tc.item) == 0
 }
 
 // deleteHistory deletes the events of one incarnation up to refresh version

@@ -108,6 +108,20 @@ func (r *Recorder) IsRunning(_ context.Context, ref domain.WorkflowRef) (bool, e
 }
 
 // Finish marks an execution as no longer running.
+// Status: RUNNING until Finish is called, then SUCCEEDED ("" for an
+// execution never started).
+func (r *Recorder) Status(_ context.Context, ref domain.WorkflowRef) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch _, ok := r.byName[ref.ExecutionName]; {
+	case !ok:
+		return "", nil
+	case r.finished[ref.ExecutionName]:
+		return "SUCCEEDED", nil
+	}
+	return domain.WorkflowRunning, nil
+}
+
 func (r *Recorder) Finish(executionName string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -194,6 +194,29 @@ func (s *SFN) IsRunning(ctx context.Context, ref domain.WorkflowRef) (bool, erro
 	return out.Status == types.ExecutionStatusRunning, nil
 }
 
+// Status is the referenced execution's status as Step Functions describes
+// it (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, …); "" when there is
+// no such execution.
+func (s *SFN) Status(ctx context.Context, ref domain.WorkflowRef) (string, error) {
+	arn := ref.ExecutionArn
+	if arn == "" {
+		machine, ok := s.machines[ref.Kind]
+		if !ok || ref.ExecutionName == "" {
+			return "", nil
+		}
+		arn, _ = ExecutionARN(machine, ref.ExecutionName)
+	}
+	out, err := s.client.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
+	var missing *types.ExecutionDoesNotExist
+	switch {
+	case errors.As(err, &missing):
+		return "", nil
+	case err != nil:
+		return "", classify("DescribeExecution "+ref.ExecutionName, err)
+	}
+	return string(out.Status), nil
+}
+
 // classify wraps retriable failures with ErrUnavailable.
 func classify(op string, err error) error {
 	if retriable(err) {
