@@ -75,7 +75,12 @@ func desiredChanged(prev, next Pipeline) bool {
 // the runtime desired status of the moment), so it keeps the generation and
 // never supersedes a workflow in flight, e.g. the start that Feldera 0.148's
 // SDK sends as /pause then /start.
-func intentChanged(prev, next Pipeline) bool {
+func intentChanged(prev, next Pipeline) bool { return IntentChanged(prev, next) }
+
+// IntentChanged is the rule of intentChanged, for checks outside the domain
+// (the store's concurrency test): true when a user write must take a new
+// generation because of its desired statuses.
+func IntentChanged(prev, next Pipeline) bool {
 	return desiredChanged(prev, next) && !runningPausedSwap(prev, next)
 }
 

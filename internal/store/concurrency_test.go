@@ -313,8 +313,8 @@ func checkHistory(t *testing.T, e *env, name string, acks []ack) {
 	for _, a := range acks {
 		acked[a.requestID] = true
 		if a.user {
-			desiredChanged := a.rec.ResourcesDesiredStatus != a.before.ResourcesDesiredStatus ||
-				strOf(a.rec.RuntimeDesiredStatus) != strOf(a.before.RuntimeDesiredStatus)
+			// A Running↔Paused swap keeps the generation (domain.IntentChanged).
+			desiredChanged := domain.IntentChanged(a.before, a.rec)
 			want := a.before.Generation
 			if desiredChanged || a.workflow != "" {
 				want++
