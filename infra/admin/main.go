@@ -1,10 +1,14 @@
 // Command admin is Sluice's operator CLI. It is not a Lambda: run it from a
 // shell with AWS credentials for the table (or against DynamoDB Local).
 //
-//	go run ./infra/admin create-key --role write --description "CI deployer" [--table T] [--endpoint-url URL]
+//	go run ./infra/admin create-key --role write [--name ci-deployer] --description "CI deployer" [--table T] [--endpoint-url URL]
+//	go run ./infra/admin name-keys [--table T] [--endpoint-url URL]
 //
-// create-key generates an API key (auth.CreateKey), stores only its SHA-256
-// hash in the table and prints the key once on stdout; notes go to stderr.
+// create-key generates an API key (auth.CreateNamedKey), stores only its
+// SHA-256 hash in the table under a unique name (default: the key's id) and
+// prints the key once on stdout; notes go to stderr. name-keys names the
+// keys stored before keys had names by their ids (store.NameLegacyAPIKeys,
+// a one-off scan), so that /v0/api_keys lists and deletes them.
 // The table defaults to $SLUICE_TABLE. With --endpoint-url and no AWS
 // credentials in the environment, dummy credentials and region us-east-1 are
 // used (DynamoDB Local accepts any). Wiring only; the logic is auth.RunAdmin.

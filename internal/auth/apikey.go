@@ -54,15 +54,25 @@ type KeyPutter interface {
 	PutAPIKey(ctx context.Context, key store.APIKey) error
 }
 
-// CreateKey generates an API key and stores its record. The secret is
-// returned only here; it cannot be recovered later.
+// CreateKey generates an API key and stores its record, named by its id.
+// The secret is returned only here; it cannot be recovered later.
 func CreateKey(ctx context.Context, keys KeyPutter, role store.Role, description string) (secret string, key store.APIKey, err error) {
+	return CreateNamedKey(ctx, keys, "", role, description)
+}
+
+// CreateNamedKey is CreateKey with a unique name ("" = the key's id); a
+// taken name is the store's *domain.Error DuplicateName.
+func CreateNamedKey(ctx context.Context, keys KeyPutter, name string, role store.Role, description string) (secret string, key store.APIKey, err error) {
 	if keys == nil {
 		return "", store.APIKey{}, errors.New("auth: no key store")
 	}
 	secret, key, err = GenerateAPIKey(role, description)
 	if err != nil {
 		return "", store.APIKey{}, err
+	}
+	key.Name = name
+	if key.Name == "" {
+		key.Name = key.ID
 	}
 	if err := keys.PutAPIKey(ctx, key); err != nil {
 		return "", store.APIKey{}, fmt.Errorf("auth: storing API key %s: %w", key.ID, err)

@@ -135,4 +135,54 @@ func TestRunAdmin(t *testing.T) {
 	if code, out, errOut := run("create-key", "--role", "read"); code != 1 || out != "" || errOut == "" {
 		t.Errorf("store failure: exit %d, stdout %q", code, out)
 	}
+	keys.err = nil
+
+	// --name: stored as the key's name; without it the name is the id.
+	code, out, errOut = run("create-key", "--role", "read", "--name", "ci-reader")
+	if code != 0 {
+		t.Fatalf("--name: exit %d: %s", code, errOut)
+	}
+	named, err := keys.GetAPIKey(context.Background(), HashAPIKey(strings.TrimSpace(out)))
+	if err != nil || named.Name != "ci-reader" || !strings.Contains(errOut, `"ci-reader"`) {
+		t.Fatalf("named key %+v, %v; stderr %q", named, err, errOut)
+	}
+	if key.Name != key.ID {
+		t.Errorf("unnamed key named %q, want its id %q", key.Name, key.ID)
+	}
+	for _, bad := range []string{"a b", "x/y", strings.Repeat("n", 64)} {
+		if code, out, _ := run("create-key", "--role", "read", "--name", bad); code != 2 || out != "" {
+			t.Errorf("--name %q: exit %d", bad, code)
+		}
+	}
+	if code, _, _ := run("name-keys", "--role", "read"); code != 2 {
+		t.Errorf("name-keys takes no --role: exit %d", code)
+	}
+	if code, _, errOut := run("name-keys"); code != 1 || !strings.Contains(errOut, "cannot name") {
+		t.Errorf("name-keys on a store that cannot: exit %d %q", code, errOut)
+	}
+}
+
+type namingKeys struct {
+	*mapKeys
+	named []store.APIKey
+	err   error
+}
+
+func (n namingKeys) NameLegacyAPIKeys(context.Context) ([]store.APIKey, error) { return n.named, n.err }
+
+func TestRunAdminNameKeys(t *testing.T) {
+	nk := namingKeys{mapKeys: newMapKeys(), named: []store.APIKey{{ID: "0123456789ab", Name: "0123456789ab", Role: store.RoleRead}}}
+	open := func(context.Context, string, string) (KeyPutter, error) { return nk, nil }
+	var out, errOut bytes.Buffer
+	if code := RunAdmin(context.Background(), []string{"name-keys", "--table", "T"}, func(string) string { return "" }, &out, &errOut, open); code != 0 || out.Len() != 0 {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "0123456789ab") || !strings.Contains(errOut.String(), "1 API keys named") {
+		t.Errorf("stderr %q", errOut.String())
+	}
+	nk.err = store.ErrUnavailable
+	errOut.Reset()
+	if code := RunAdmin(context.Background(), []string{"name-keys", "--table", "T"}, func(string) string { return "" }, &out, &errOut, open); code != 1 {
+		t.Errorf("failure: exit %d", code)
+	}
 }

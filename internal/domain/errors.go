@@ -250,6 +250,11 @@ type APIKeyDetails struct {
 	Name string `json:"name"`
 }
 
+// DuplicateAPIKeyName: an API key of that name exists (Feldera's DuplicateName).
+func DuplicateAPIKeyName(name string) *Error {
+	return &Error{Code: CodeDuplicateName, Message: fmt.Sprintf("An API key named '%s' already exists", truncate(name, MaxNameLength)), Details: APIKeyDetails{Name: truncate(name, MaxNameLength)}}
+}
+
 // UnknownAPIKey: no API key of that name (Feldera's UnknownApiKey).
 func UnknownAPIKey(name string) *Error {
 	return &Error{Code: CodeUnknownAPIKey, Message: fmt.Sprintf("Unknown API key '%s'", truncate(name, MaxNameLength)), Details: APIKeyDetails{Name: truncate(name, MaxNameLength)}}

@@ -209,8 +209,62 @@ func (m *memStore) History(_ context.Context, name, token string, limit int) ([]
 func (m *memStore) PutAPIKey(_ context.Context, key store.APIKey) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if key.Name == "" {
+		key.Name = key.ID
+	}
+	if _, ok := m.keys[key.Hash]; ok {
+		return store.ErrAlreadyExists
+	}
+	for _, k := range m.keys {
+		if k.Name == key.Name {
+			return domain.DuplicateAPIKeyName(key.Name)
+		}
+	}
 	m.keys[key.Hash] = key
 	return nil
+}
+
+func (m *memStore) GetAPIKeyByName(_ context.Context, name string) (store.APIKey, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, k := range m.keys {
+		if k.Name == name {
+			return k, nil
+		}
+	}
+	return store.APIKey{}, domain.UnknownAPIKey(name)
+}
+
+func (m *memStore) ListAPIKeys(_ context.Context, token string, limit int) ([]store.APIKey, string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	keys := make([]store.APIKey, 0, len(m.keys))
+	for _, k := range m.keys {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].Name < keys[j].Name })
+	start, err := pageStart(token, make([]string, len(keys)))
+	if err != nil {
+		return nil, "", err
+	}
+	end := min(start+page(limit), len(keys))
+	next := ""
+	if end < len(keys) {
+		next = strconv.Itoa(end)
+	}
+	return keys[start:end], next, nil
+}
+
+func (m *memStore) DeleteAPIKey(_ context.Context, name string) (store.APIKey, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for h, k := range m.keys {
+		if k.Name == name {
+			delete(m.keys, h)
+			return k, nil
+		}
+	}
+	return store.APIKey{}, domain.UnknownAPIKey(name)
 }
 
 func (m *memStore) GetAPIKey(_ context.Context, hash string) (store.APIKey, error) {

@@ -44,6 +44,7 @@ const (
 type call struct {
 	req       *Request
 	name      string // the validated {pipeline_name}, "" on other routes
+	keyName   string // the raw {api_key_name}, "" on other routes (apikeys.go)
 	principal auth.Principal
 	query     url.Values
 	log       *accessLog
@@ -67,6 +68,8 @@ type endpoint struct {
 	query []string
 	// body: the endpoint reads a JSON body (Content-Type application/json).
 	body bool
+	// role is the role the endpoint needs; "" = by method (auth.RequiredRole).
+	role store.Role
 }
 
 type route struct {
@@ -114,6 +117,7 @@ func (h *Handler) routeTable() []*route {
 		{template: routeEvents, endpoints: map[string]endpoint{
 			http.MethodGet: {handle: h.events, query: []string{"limit", "page_token"}}}},
 	}
+	rs = append(rs, h.apiKeyRoutes()...)
 	for _, r := range rs {
 		r.segments = strings.Split(strings.TrimPrefix(r.template, "/"), "/")
 	}
@@ -144,8 +148,9 @@ func (h *Handler) match(req *Request) (*route, string, bool) {
 	if req.Resource != "" {
 		for _, r := range h.routes {
 			if r.template == req.Resource {
-				name, has := req.PathParameters["pipeline_name"]
-				if strings.Contains(r.template, nameParam) && !has {
+				param := pathParam(r.template)
+				name, has := req.PathParameters[param]
+				if param != "" && !has {
 					break // not the event shape we know: route on the path
 				}
 				return r, name, true
@@ -166,7 +171,7 @@ func (h *Handler) match(req *Request) (*route, string, bool) {
 		}
 		name, ok := "", true
 		for i, s := range r.segments {
-			if s == nameParam {
+			if isParam(s) {
 				name = unescapeSegment(segs[i])
 				continue
 			}
@@ -180,6 +185,19 @@ func (h *Handler) match(req *Request) (*route, string, bool) {
 		}
 	}
 	return nil, "", false
+}
+
+// isParam reports whether a template segment is a path parameter ({name}).
+func isParam(seg string) bool { return strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") }
+
+// pathParam is the name of the template's path parameter ("" when none).
+func pathParam(template string) string {
+	for _, s := range strings.Split(template, "/") {
+		if isParam(s) {
+			return s[1 : len(s)-1]
+		}
+	}
+	return ""
 }
 
 // unescapeSegment decodes one path segment; a segment that is not valid
@@ -211,7 +229,11 @@ func (h *Handler) serve(ctx context.Context, req *Request, al *accessLog) (Respo
 		}
 		c.principal = p
 		al.principal = p.Kind + ":" + p.Subject
-		if err := auth.Authorize(p, auth.RequiredRole(req.Method)); err != nil {
+		required := auth.RequiredRole(req.Method)
+		if ep.role != "" {
+			required = ep.role
+		}
+		if err := auth.Authorize(p, required); err != nil {
 			return Response{}, err
 		}
 	}
@@ -221,6 +243,8 @@ func (h *Handler) serve(ctx context.Context, req *Request, al *accessLog) (Respo
 		}
 		c.name = rawName
 		al.pipeline = rawName
+	} else if strings.Contains(r.template, keyNameParam) {
+		c.keyName = rawName
 	}
 	if r.public {
 		c.query = url.Values{}

@@ -113,6 +113,18 @@ func (m *memStore) GetAPIKey(context.Context, string) (store.APIKey, error) {
 	return store.APIKey{}, store.ErrNotFound
 }
 
+func (m *memStore) GetAPIKeyByName(_ context.Context, name string) (store.APIKey, error) {
+	return store.APIKey{}, domain.UnknownAPIKey(name)
+}
+
+func (m *memStore) ListAPIKeys(context.Context, string, int) ([]store.APIKey, string, error) {
+	return nil, "", nil
+}
+
+func (m *memStore) DeleteAPIKey(_ context.Context, name string) (store.APIKey, error) {
+	return store.APIKey{}, domain.UnknownAPIKey(name)
+}
+
 type stubContinuer struct{}
 
 func (stubContinuer) Continue(_ context.Context, p domain.Pipeline, kind domain.WorkflowKind, n int) (domain.WorkflowRef, error) {

@@ -14,6 +14,7 @@
 //	pipeline record  PIPELINE#<name>      RECORD                       PIPELINE  <name>
 //	history event    PIPELINE#<name>      EVENT#<pipeline id>#<rv>     -         -
 //	API key          APIKEY#<hex sha256>  APIKEY                       -         -
+//	API key name     APIKEYNAME#<name>    APIKEYNAME                   APIKEY    <name>
 //
 // (<rv> is the refresh version after the write, zero-padded to 20 digits.)
 //
@@ -48,13 +49,19 @@
 // retried); events it could not delete get expires_at set instead.
 //
 // API key. Only the hex SHA-256 of the key is stored (in pk), with role, id,
-// description and created_at. PutAPIKey is conditional on
-// attribute_not_exists(pk): a duplicate never overwrites.
+// name, description and created_at. Its name item (a copy of those plus the
+// hash) makes the name unique and lists keys in name order on gsi1. PutAPIKey
+// writes both in one transaction, each conditional on attribute_not_exists(pk):
+// nothing is ever overwritten, and of concurrent puts of one name exactly one
+// wins. DeleteAPIKey deletes both in one transaction, conditional on the name
+// item still naming the hash it read. Keys stored before names (no name
+// attribute, no name item) still authenticate; NameLegacyAPIKeys names them
+// by their id (a one-off Scan, the only one in the package).
 //
 // # Consistency
 //
-// Get, Transition, SetWorkflow, History and GetAPIKey read strongly
-// consistently. List queries the global secondary index gsi1, which is
+// Get, Transition, SetWorkflow, History, GetAPIKey and GetAPIKeyByName read
+// strongly consistently. List and ListAPIKeys query the global secondary index gsi1, which is
 // eventually consistent: a pipeline just created, changed or deleted may
 // appear in List as it was a moment before.
 //

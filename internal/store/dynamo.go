@@ -702,9 +702,13 @@ func (d *Dynamo) History(ctx context.Context, name string, pageToken string, lim
 // ---- API keys ----
 
 // PutAPIKey stores an API key (see Store): Hash is the lowercase hex SHA-256
-// of the whole key, Role read or write, ID non-empty, Description at most 300
-// characters; CreatedAt defaults to now. An existing key with the same hash
-// is never overwritten: ErrAlreadyExists.
+// of the whole key, Role read or write, ID non-empty, Name valid by the
+// pipeline name rule ("" = the ID), Description at most 300 characters;
+// CreatedAt defaults to now. The key item and its name item are written in
+// one transaction, each conditional on not existing: an existing hash is
+// ErrAlreadyExists, a taken name a *domain.Error DuplicateName (of two
+// concurrent puts of one name exactly one wins), and nothing is ever
+// overwritten.
 func (d *Dynamo) PutAPIKey(ctx context.Context, key APIKey) error {
 	const op = "put api key"
 	if !validHash(key.Hash) {
@@ -712,6 +716,12 @@ func (d *Dynamo) PutAPIKey(ctx context.Context, key APIKey) error {
 	}
 	if !validRole(key.Role) || key.ID == "" {
 		return errorf(op, "key %q: invalid role %q or empty id", key.ID, key.Role)
+	}
+	if key.Name == "" {
+		key.Name = key.ID
+	}
+	if err := domain.ValidateName(key.Name); err != nil {
+		return err
 	}
 	if err := domain.ValidateDescription(key.Description); err != nil {
 		return err
@@ -723,19 +733,41 @@ func (d *Dynamo) PutAPIKey(ctx context.Context, key APIKey) error {
 	if err != nil {
 		return errorf(op, "%w", err)
 	}
-	c, err := condition(expression.AttributeNotExists(expression.Name(attrPK)))
+	nameItem, err := marshalKeyName(key)
 	if err != nil {
 		return errorf(op, "%w", err)
 	}
-	_, err = d.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(d.table), Item: item, ConditionExpression: c.Condition(),
-		ExpressionAttributeNames: c.Names(), ExpressionAttributeValues: c.Values(),
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return errorf(op, "key %q: %w", key.ID, ErrAlreadyExists)
+	isNew := expression.AttributeNotExists(expression.Name(attrPK))
+	putKey, err := d.txPut(item, isNew, false)
+	if err != nil {
+		return errorf(op, "%w", err)
 	}
-	return classify(op, err)
+	putName, err := d.txPut(nameItem, isNew, false)
+	if err != nil {
+		return errorf(op, "%w", err)
+	}
+	for attempt := 0; attempt < d.maxAttempts; attempt++ {
+		if err := d.backoff(ctx, attempt); err != nil {
+			return classify(op, err)
+		}
+		in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{putKey, putName}}
+		_, err := d.client.TransactWriteItems(ctx, in)
+		if err == nil {
+			return nil
+		}
+		c, err := cancellation(op, err)
+		switch {
+		case err != nil:
+			return err
+		case c.failed == 0:
+			return errorf(op, "key %q: %w", key.ID, ErrAlreadyExists)
+		case c.failed == 1:
+			return domain.DuplicateAPIKeyName(key.Name)
+		}
+		// A transaction conflict (a concurrent put of the same name or
+		// hash): try again; the loser ends as DuplicateName.
+	}
+	return errorf(op, "%w: key %q: gave up after %d conflicting transactions", ErrUnavailable, key.Name, d.maxAttempts)
 }
 
 // GetAPIKey finds an API key by its hash, strongly consistent; ErrNotFound
@@ -763,4 +795,214 @@ func (d *Dynamo) GetAPIKey(ctx context.Context, hash string) (APIKey, error) {
 		return APIKey{}, errorf(op, "%w", err)
 	}
 	return k, nil
+}
+
+func keyNameKey(name string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		attrPK: &types.AttributeValueMemberS{Value: keyNamePK(name)},
+		attrSK: &types.AttributeValueMemberS{Value: keyNameSK},
+	}
+}
+
+func apiKeyKey(hash string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		attrPK: &types.AttributeValueMemberS{Value: apiKeyPK(hash)},
+		attrSK: &types.AttributeValueMemberS{Value: apiKeySK},
+	}
+}
+
+// GetAPIKeyByName reads the name item of an API key, strongly consistent
+// (see Store). A name that is not valid by the pipeline name rule is
+// unknown without a call to DynamoDB.
+func (d *Dynamo) GetAPIKeyByName(ctx context.Context, name string) (APIKey, error) {
+	const op = "get api key by name"
+	if domain.ValidateName(name) != nil {
+		return APIKey{}, domain.UnknownAPIKey(name)
+	}
+	out, err := d.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(d.table), ConsistentRead: aws.Bool(true), Key: keyNameKey(name),
+	})
+	if err != nil {
+		return APIKey{}, classify(op, err)
+	}
+	if len(out.Item) == 0 {
+		return APIKey{}, domain.UnknownAPIKey(name)
+	}
+	k, err := decodeKeyName(out.Item)
+	if err != nil {
+		return APIKey{}, errorf(op, "%w", err)
+	}
+	return k, nil
+}
+
+// ListAPIKeys returns the named API keys in name order (see Store): a query
+// of gsi1 (partition APIKEY), paged like List, eventually consistent.
+func (d *Dynamo) ListAPIKeys(ctx context.Context, pageToken string, limit int) ([]APIKey, string, error) {
+	const op = "list api keys"
+	start, err := decodeToken(pageToken, listKeyAttrs, func(k map[string]string) bool {
+		return k[attrGSI1PK] == keyListGSIPK && k[attrSK] == keyNameSK &&
+			domain.ValidateName(k[attrGSI1SK]) == nil && k[attrPK] == keyNamePK(k[attrGSI1SK])
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	kc, err := expression.NewBuilder().WithKeyCondition(expression.Key(attrGSI1PK).Equal(expression.Value(keyListGSIPK))).Build()
+	if err != nil {
+		return nil, "", errorf(op, "%w", err)
+	}
+	in := &dynamodb.QueryInput{
+		TableName: aws.String(d.table), IndexName: aws.String(listGSI),
+		KeyConditionExpression: kc.KeyCondition(), ExpressionAttributeNames: kc.Names(), ExpressionAttributeValues: kc.Values(),
+		ExclusiveStartKey: start,
+	}
+	items, next, err := d.queryPage(ctx, op, in, pageLimit(limit), listKeyAttrs)
+	if err != nil {
+		return nil, "", err
+	}
+	keys := make([]APIKey, 0, len(items))
+	for _, it := range items {
+		k, err := decodeKeyName(it)
+		if err != nil {
+			return nil, "", errorf(op, "%w", err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, next, nil
+}
+
+// DeleteAPIKey deletes the API key of that name (see Store): it reads the
+// name item (strongly consistent), then deletes it, conditional on still
+// naming the same hash, together with the key item in one transaction. A
+// lost condition or a transaction conflict reads again (at most
+// DefaultMaxAttempts rounds).
+func (d *Dynamo) DeleteAPIKey(ctx context.Context, name string) (APIKey, error) {
+	const op = "delete api key"
+	for attempt := 0; attempt < d.maxAttempts; attempt++ {
+		if err := d.backoff(ctx, attempt); err != nil {
+			return APIKey{}, classify(op, err)
+		}
+		k, err := d.GetAPIKeyByName(ctx, name)
+		if err != nil {
+			return APIKey{}, err
+		}
+		c, err := condition(eq("hash", k.Hash))
+		if err != nil {
+			return APIKey{}, errorf(op, "%w", err)
+		}
+		_, err = d.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+			{Delete: &types.Delete{
+				TableName: aws.String(d.table), Key: keyNameKey(name),
+				ConditionExpression: c.Condition(), ExpressionAttributeNames: c.Names(), ExpressionAttributeValues: c.Values(),
+			}},
+			{Delete: &types.Delete{TableName: aws.String(d.table), Key: apiKeyKey(k.Hash)}},
+		}})
+		if err == nil {
+			return k, nil
+		}
+		if _, err := cancellation(op, err); err != nil {
+			return APIKey{}, err
+		}
+		// Deleted (or replaced) concurrently, or a conflict: read again.
+	}
+	return APIKey{}, errorf(op, "%w: key %q: gave up after %d attempts lost to concurrent writes", ErrUnavailable, name, d.maxAttempts)
+}
+
+// scanAPI is the Scan of the DynamoDB client, used only by the one-off
+// NameLegacyAPIKeys (never on a request path, so not in DynamoAPI).
+type scanAPI interface {
+	Scan(ctx context.Context, params *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+}
+
+// NameLegacyAPIKeys gives every API key stored before keys had names (a key
+// item without a name attribute, e.g. made by `admin create-key` before
+// GET /v0/api_keys existed) its ID as name: it sets the name on the key item
+// and writes the name item, in one transaction, so that the key can be
+// listed, read and deleted by name. Such keys authenticate with or without
+// it. It scans the whole table (an operator's one-off migration, run by
+// `admin name-keys`; the request paths never scan) and is idempotent: a run
+// after a complete one names nothing. A key whose ID is already taken as a
+// name by another key is left unnamed and reported in the error.
+func (d *Dynamo) NameLegacyAPIKeys(ctx context.Context) (named []APIKey, err error) {
+	const op = "name legacy api keys"
+	scanner, ok := d.client.(scanAPI)
+	if !ok {
+		return nil, errorf(op, "the DynamoDB client cannot scan")
+	}
+	filter, err := expression.NewBuilder().WithFilter(expression.And(
+		eq("type", typeAPIKey), expression.AttributeNotExists(expression.Name("name")))).Build()
+	if err != nil {
+		return nil, errorf(op, "%w", err)
+	}
+	in := &dynamodb.ScanInput{
+		TableName: aws.String(d.table), FilterExpression: filter.Filter(), ConsistentRead: aws.Bool(true),
+		ExpressionAttributeNames: filter.Names(), ExpressionAttributeValues: filter.Values(),
+	}
+	var errs []error
+	for {
+		out, err := scanner.Scan(ctx, in)
+		if err != nil {
+			return named, classify(op, err)
+		}
+		for _, it := range out.Items {
+			k, err := decodeAPIKey(it)
+			if err != nil {
+				errs = append(errs, errorf(op, "%w", err))
+				continue
+			}
+			k.Name = k.ID
+			if err := d.nameAPIKey(ctx, k); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			named = append(named, k)
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			break
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+	return named, errors.Join(errs...)
+}
+
+// nameAPIKey sets k.Name on an unnamed key item and writes its name item.
+func (d *Dynamo) nameAPIKey(ctx context.Context, k APIKey) error {
+	const op = "name api key"
+	if err := domain.ValidateName(k.Name); err != nil {
+		return errorf(op, "key %q: its id is no valid name: %w", k.ID, err)
+	}
+	upd, err := expression.NewBuilder().
+		WithUpdate(expression.Set(expression.Name("name"), expression.Value(k.Name))).
+		WithCondition(expression.And(expression.AttributeExists(expression.Name(attrPK)), expression.AttributeNotExists(expression.Name("name")))).
+		Build()
+	if err != nil {
+		return errorf(op, "%w", err)
+	}
+	nameItem, err := marshalKeyName(k)
+	if err != nil {
+		return errorf(op, "%w", err)
+	}
+	putName, err := d.txPut(nameItem, expression.AttributeNotExists(expression.Name(attrPK)), false)
+	if err != nil {
+		return errorf(op, "%w", err)
+	}
+	_, err = d.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Update: &types.Update{
+			TableName: aws.String(d.table), Key: apiKeyKey(k.Hash), UpdateExpression: upd.Update(),
+			ConditionExpression: upd.Condition(), ExpressionAttributeNames: upd.Names(), ExpressionAttributeValues: upd.Values(),
+		}},
+		putName,
+	}})
+	if err == nil {
+		return nil
+	}
+	c, err := cancellation(op, err)
+	switch {
+	case err != nil:
+		return err
+	case c.failed == 0:
+		return nil // deleted or named meanwhile: nothing to do
+	case c.failed == 1:
+		return errorf(op, "key %q: %w", k.ID, domain.DuplicateAPIKeyName(k.Name))
+	}
+	return errorf(op, "key %q: %w (a concurrent transaction; run again)", k.ID, ErrUnavailable)
 }

@@ -38,10 +38,14 @@ const (
 	eventSKPrefix    = "EVENT#"
 	apiKeyPKPrefix   = "APIKEY#"
 	apiKeySK         = "APIKEY"
+	keyNamePKPrefix  = "APIKEYNAME#"
+	keyNameSK        = "APIKEYNAME"
+	keyListGSIPK     = "APIKEY"
 
-	typeRecord = "pipeline"
-	typeEvent  = "event"
-	typeAPIKey = "apikey"
+	typeRecord  = "pipeline"
+	typeEvent   = "event"
+	typeAPIKey  = "apikey"
+	typeKeyName = "apikeyname"
 )
 
 // MaxItemBytes caps a pipeline record item (DynamoDB's hard limit is 400 KB).
@@ -60,6 +64,8 @@ func eventSK(id string, refreshVersion int64) string {
 }
 
 func apiKeyPK(hash string) string { return apiKeyPKPrefix + hash }
+
+func keyNamePK(name string) string { return keyNamePKPrefix + name }
 
 // recordItem is the DynamoDB item of a pipeline record.
 type recordItem struct {
@@ -348,6 +354,25 @@ type apiKeyItem struct {
 	SK          string `dynamodbav:"sk"`
 	Type        string `dynamodbav:"type"`
 	ID          string `dynamodbav:"id"`
+	Name        string `dynamodbav:"name,omitempty"` // absent on keys stored before keys had names
+	Role        string `dynamodbav:"role"`
+	Description string `dynamodbav:"description"`
+	CreatedAt   string `dynamodbav:"created_at"`
+}
+
+// keyNameItem is the name item of an API key: it makes the name unique (it
+// is written in the same transaction as the key item, both conditional on
+// not existing), lists the keys in name order on gsi1 and carries a copy of
+// the key's description (keys never change, so the copy never goes stale).
+type keyNameItem struct {
+	PK          string `dynamodbav:"pk"`
+	SK          string `dynamodbav:"sk"`
+	GSI1PK      string `dynamodbav:"gsi1pk"`
+	GSI1SK      string `dynamodbav:"gsi1sk"`
+	Type        string `dynamodbav:"type"`
+	Name        string `dynamodbav:"name"`
+	Hash        string `dynamodbav:"hash"`
+	ID          string `dynamodbav:"id"`
 	Role        string `dynamodbav:"role"`
 	Description string `dynamodbav:"description"`
 	CreatedAt   string `dynamodbav:"created_at"`
@@ -372,7 +397,26 @@ func decodeAPIKey(item map[string]types.AttributeValue) (APIKey, error) {
 	if err != nil {
 		return APIKey{}, fmt.Errorf("%w: api key %q: created_at: %v", errCorrupt, it.PK, err)
 	}
-	return APIKey{Hash: hash, ID: it.ID, Role: Role(it.Role), Description: it.Description, CreatedAt: created}, nil
+	if it.Name != "" && domain.ValidateName(it.Name) != nil {
+		return APIKey{}, fmt.Errorf("%w: api key %q: invalid name", errCorrupt, it.PK)
+	}
+	return APIKey{Hash: hash, ID: it.ID, Name: it.Name, Role: Role(it.Role), Description: it.Description, CreatedAt: created}, nil
+}
+
+func decodeKeyName(item map[string]types.AttributeValue) (APIKey, error) {
+	var it keyNameItem
+	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+		return APIKey{}, fmt.Errorf("%w: api key name: %v", errCorrupt, err)
+	}
+	if it.Type != typeKeyName || it.SK != keyNameSK || it.PK != keyNamePK(it.Name) || it.GSI1PK != keyListGSIPK ||
+		it.GSI1SK != it.Name || domain.ValidateName(it.Name) != nil || !validHash(it.Hash) || !validRole(Role(it.Role)) || it.ID == "" {
+		return APIKey{}, fmt.Errorf("%w: api key name item %q (id %q, role %q)", errCorrupt, it.PK, it.ID, it.Role)
+	}
+	created, err := time.Parse(time.RFC3339Nano, it.CreatedAt)
+	if err != nil {
+		return APIKey{}, fmt.Errorf("%w: api key name item %q: created_at: %v", errCorrupt, it.PK, err)
+	}
+	return APIKey{Hash: it.Hash, ID: it.ID, Name: it.Name, Role: Role(it.Role), Description: it.Description, CreatedAt: created}, nil
 }
 
 // itemSize approximates DynamoDB's item size: attribute names plus values
@@ -432,7 +476,15 @@ func valueSize(v types.AttributeValue) int {
 
 func marshalAPIKey(k APIKey) (map[string]types.AttributeValue, error) {
 	return attributevalue.MarshalMap(apiKeyItem{
-		PK: apiKeyPK(k.Hash), SK: apiKeySK, Type: typeAPIKey, ID: k.ID, Role: string(k.Role),
+		PK: apiKeyPK(k.Hash), SK: apiKeySK, Type: typeAPIKey, ID: k.ID, Name: k.Name, Role: string(k.Role),
+		Description: k.Description, CreatedAt: k.CreatedAt.UTC().Format(time.RFC3339Nano),
+	})
+}
+
+func marshalKeyName(k APIKey) (map[string]types.AttributeValue, error) {
+	return attributevalue.MarshalMap(keyNameItem{
+		PK: keyNamePK(k.Name), SK: keyNameSK, GSI1PK: keyListGSIPK, GSI1SK: k.Name, Type: typeKeyName,
+		Name: k.Name, Hash: k.Hash, ID: k.ID, Role: string(k.Role),
 		Description: k.Description, CreatedAt: k.CreatedAt.UTC().Format(time.RFC3339Nano),
 	})
 }

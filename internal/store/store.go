@@ -44,10 +44,23 @@ type Store interface {
 	// History returns status-history events, newest first, paginated.
 	History(ctx context.Context, name string, pageToken string, limit int) (events []Event, next string, err error)
 	// PutAPIKey stores an API key by its SHA-256 hash (the key itself is never
-	// stored). It never overwrites: a known hash is ErrAlreadyExists.
+	// stored) under a unique name (key.Name; "" names it by its ID). It never
+	// overwrites: a known hash is ErrAlreadyExists, a taken name a
+	// *domain.Error DuplicateName.
 	PutAPIKey(ctx context.Context, key APIKey) error
 	// GetAPIKey finds an API key by its hash; ErrNotFound when unknown.
 	GetAPIKey(ctx context.Context, hash string) (APIKey, error)
+	// GetAPIKeyByName finds an API key by its name (strongly consistent); a
+	// *domain.Error UnknownApiKey when there is none.
+	GetAPIKeyByName(ctx context.Context, name string) (APIKey, error)
+	// ListAPIKeys returns the named API keys in name order, paginated like
+	// List (eventually consistent).
+	ListAPIKeys(ctx context.Context, pageToken string, limit int) (keys []APIKey, next string, err error)
+	// DeleteAPIKey deletes the API key of that name (its hash item and its
+	// name item, in one transaction) and returns what was deleted; a
+	// *domain.Error UnknownApiKey when there is none. A deleted key no longer
+	// authenticates: GetAPIKey answers ErrNotFound right after.
+	DeleteAPIKey(ctx context.Context, name string) (APIKey, error)
 }
 
 // Cause says who made a write and why; it is recorded in the history event.
@@ -88,11 +101,38 @@ const (
 
 // APIKey is a stored API key: only the hash of the secret is kept.
 type APIKey struct {
-	Hash        string    `json:"hash"` // hex SHA-256 of the whole key string, "apikey:" prefix included
-	ID          string    `json:"id"`   // a short public id for logs (never the secret)
+	Hash string `json:"hash"` // hex SHA-256 of the whole key string, "apikey:" prefix included
+	ID   string `json:"id"`   // a short public id for logs (never the secret)
+	// Name is the unique name the API manages the key by (the pipeline name
+	// rule, domain.ValidateName). PutAPIKey names a key without one by its
+	// ID; keys stored before keys had names read back with Name "" (until
+	// NameLegacyAPIKeys names them).
+	Name        string    `json:"name"`
 	Role        Role      `json:"role"`
 	Description string    `json:"description"`
 	CreatedAt   time.Time `json:"created_at"`
+}
+
+// UUID is the key's identifier in Feldera's API shape (ApiKeyId, a UUID):
+// the first 128 bits of the hash laid out as an RFC 9562 version 4 UUID
+// (version and variant bits set). It is stable, needs no storage, and
+// starts with the key's ID (12 hex digits, a dash after the eighth), so a
+// key seen in the API can be matched with the principal in the logs.
+func (k APIKey) UUID() string {
+	if !validHash(k.Hash) {
+		return "00000000-0000-0000-0000-000000000000"
+	}
+	b := []byte(k.Hash[:32])
+	b[12] = '4'                     // version 4
+	b[16] = "89ab"[hexVal(b[16])&3] // variant 10xx
+	return string(b[0:8]) + "-" + string(b[8:12]) + "-" + string(b[12:16]) + "-" + string(b[16:20]) + "-" + string(b[20:32])
+}
+
+func hexVal(c byte) byte {
+	if c >= 'a' {
+		return c - 'a' + 10
+	}
+	return c - '0'
 }
 
 // ErrStale: the record changed between read and conditional write.
