@@ -22,6 +22,28 @@ type ProvisionRequest struct {
 	RuntimeConfig json.RawMessage
 	// Initial is the state the runtime starts in: "Running" or "Paused".
 	Initial string
+	// Program is what the runtime runs, as the user wrote it (Feldera's
+	// program fields); the driver hands it over (a file, an object).
+	Program Program
+}
+
+// Program is a pipeline's program at one program_version, in the JSON form
+// the runtime reads (SLUICE_PROGRAM_DIR's program.json, or the object at
+// SLUICE_PROGRAM_URI).
+type Program struct {
+	Version int64           `json:"program_version"`
+	Code    string          `json:"program_code"`
+	UdfRust string          `json:"udf_rust"`
+	UdfToml string          `json:"udf_toml"`
+	Config  json.RawMessage `json:"program_config"`
+}
+
+// ProgramJSON is the program as the runtime reads it ({} program_config when none).
+func (p Program) ProgramJSON() ([]byte, error) {
+	if len(p.Config) == 0 {
+		p.Config = json.RawMessage(`{}`)
+	}
+	return json.Marshal(p)
 }
 
 // Deployment is what Provision started.

@@ -790,6 +790,7 @@ func TestFunctionPermissions(t *testing.T) {
 			{"iam:PassRole", "Ref TaskRoleArn"}, {"iam:PassRole", "Ref TaskExecutionRoleArn"},
 			{"s3:ListBucket", "arn:${AWS::Partition}:s3:::${StorageBucket}"},
 			{"s3:DeleteObject", "arn:${AWS::Partition}:s3:::${StorageBucket}/${StoragePrefix}/*"},
+			{"s3:PutObject", "arn:${AWS::Partition}:s3:::${StorageBucket}/${StoragePrefix}/*/sluice-program/*"},
 		},
 		"ReconcilerFunction": {
 			{"dynamodb:GetItem", table}, {"dynamodb:TransactWriteItems", table}, {"dynamodb:Query", index},

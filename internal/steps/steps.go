@@ -352,6 +352,7 @@ func (s *Steps) provision(ctx context.Context, req Request) (State, error) {
 	}
 	dep, err := s.Driver.Provision(ctx, compute.ProvisionRequest{
 		Pipeline: p.Name, PipelineID: p.ID, DeploymentID: st.DeploymentID, RuntimeConfig: p.RuntimeConfig, Initial: string(initial),
+		Program: compute.Program{Version: p.ProgramVersion, Code: p.ProgramCode, UdfRust: p.UdfRust, UdfToml: p.UdfToml, Config: p.ProgramConfig},
 	})
 	if err != nil {
 		return st, s.provisionError(err)

@@ -31,6 +31,7 @@ type ECSAPI interface {
 
 // S3API is the part of the S3 client the driver uses (*s3.Client satisfies it).
 type S3API interface {
+	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
 	DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error)
 }
@@ -43,7 +44,11 @@ const (
 	EnvPipelineID    = "SLUICE_PIPELINE_ID"
 	EnvDeploymentID  = "SLUICE_DEPLOYMENT_ID"
 	EnvStorageURI    = "SLUICE_STORAGE_URI"
-	EnvListen        = "SLUICE_LISTEN"
+	// EnvProgramURI is the S3 object holding the pipeline's program (every
+	// program field as JSON): the program is too large for the task's
+	// environment (RunTask overrides are at most 8192 characters).
+	EnvProgramURI = "SLUICE_PROGRAM_URI"
+	EnvListen     = "SLUICE_LISTEN"
 )
 
 // Tags every task carries.
@@ -139,6 +144,9 @@ func (d *Driver) Provision(ctx context.Context, req compute.ProvisionRequest) (c
 	if err != nil {
 		return compute.Deployment{}, err
 	}
+	if err := d.putProgram(ctx, req); err != nil {
+		return compute.Deployment{}, err
+	}
 	out, err := d.ecs.RunTask(ctx, in)
 	if err != nil {
 		var conflict *ecstypes.ConflictException
@@ -203,6 +211,7 @@ func (d *Driver) runTaskInput(req compute.ProvisionRequest) (*ecs.RunTaskInput, 
 		kv(EnvPipelineID, req.PipelineID),
 		kv(EnvDeploymentID, req.DeploymentID),
 		kv(EnvStorageURI, d.StorageURI(req.Pipeline, req.PipelineID)),
+		kv(EnvProgramURI, d.ProgramURI(req.Pipeline, req.PipelineID, req.Program.Version)),
 		kv(EnvListen, "0.0.0.0:"+strconv.Itoa(d.cfg.RuntimePort)),
 	}
 	overrides := &ecstypes.TaskOverride{

@@ -92,10 +92,12 @@ func lastRunTask(t *testing.T, fe *fakeECS) runTaskRequest {
 }
 
 func TestProvisionHappyPath(t *testing.T) {
-	d, fe, _ := newTestDriver(t, nil)
+	d, fe, fs := newTestDriver(t, nil)
 	fe.with(func() { fe.ipAtRun = true })
 
-	dep, err := d.Provision(context.Background(), provisionRequest())
+	preq := provisionRequest()
+	preq.Program = compute.Program{Version: 4, Code: "CREATE TABLE t(x INT);", Config: []byte(`{"profile":"dev"}`)}
+	dep, err := d.Provision(context.Background(), preq)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +158,13 @@ func TestProvisionHappyPath(t *testing.T) {
 		EnvPipelineID:    testPipelineID,
 		EnvDeploymentID:  testDeployment,
 		EnvStorageURI:    "s3://sluice-storage/pipelines/" + testPipeline + "-" + testPipelineID + "/",
+		EnvProgramURI:    "s3://sluice-storage/pipelines/" + testPipeline + "-" + testPipelineID + "/sluice-program/v4.json",
 		EnvListen:        "0.0.0.0:8080",
+	}
+	// The program went to S3 before the task started (too large for the
+	// task's environment), where SLUICE_PROGRAM_URI points.
+	if b := string(fs.body("pipelines/" + testPipeline + "-" + testPipelineID + "/sluice-program/v4.json")); !strings.Contains(b, `"program_code":"CREATE TABLE t(x INT);"`) || !strings.Contains(b, `"program_version":4`) {
+		t.Errorf("program object %q", b)
 	}
 	if len(env) != len(wantEnv) {
 		t.Errorf("environment = %v", env)

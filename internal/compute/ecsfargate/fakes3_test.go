@@ -33,6 +33,8 @@ type fakeS3 struct {
 	// listTokens are the continuation tokens handed out → the last key of their page.
 	listTokens map[string]string
 	tokenSeq   int
+	bodies     map[string][]byte
+	puts       int
 }
 
 func newFakeS3(t *testing.T, bucket string) *fakeS3 {
@@ -68,6 +70,10 @@ func (f *fakeS3) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	// A bucket that does not exist: NoSuchBucket, "The specified bucket does not
 	// exist" (s3/types.NoSuchBucket), HTTP 404.
+	if key, ok := strings.CutPrefix(r.URL.Path, "/"+f.bucket+"/"); ok && key != "" && r.Method == http.MethodPut {
+		f.putObject(w, r, key)
+		return
+	}
 	if r.URL.Path != "/"+f.bucket && r.URL.Path != "/"+f.bucket+"/" {
 		s3Error(w, http.StatusNotFound, "NoSuchBucket", "The specified bucket does not exist")
 		return
@@ -82,6 +88,40 @@ func (f *fakeS3) serve(w http.ResponseWriter, r *http.Request) {
 		f.t.Errorf("unexpected S3 request %s %s", r.Method, r.URL)
 		s3Error(w, http.StatusNotImplemented, "NotImplemented", "not implemented by the fake")
 	}
+}
+
+// putObject is PutObject (path-style PUT /bucket/key).
+func (f *fakeS3) putObject(w http.ResponseWriter, r *http.Request, key string) {
+	// "The object key name is a sequence of Unicode characters with UTF-8
+	// encoding of up to 1,024 bytes long" (S3 User Guide, Naming Amazon S3
+	// objects); longer: KeyTooLongError, 400.
+	if len(key) > 1024 {
+		s3Error(w, http.StatusBadRequest, "KeyTooLongError", "Your key is too long")
+		return
+	}
+	// "With a single PUT operation, you can upload a single object up to 5 GB
+	// in size" (S3 User Guide, Uploading objects); larger: EntityTooLarge.
+	body, err := io.ReadAll(io.LimitReader(r.Body, 5<<30+1))
+	if err != nil || len(body) > 5<<30 {
+		s3Error(w, http.StatusBadRequest, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+		return
+	}
+	f.mu.Lock()
+	f.objects[key] = true
+	if f.bodies == nil {
+		f.bodies = map[string][]byte{}
+	}
+	f.bodies[key] = body
+	f.puts++
+	f.mu.Unlock()
+	w.Header().Set("ETag", `"fake-etag"`)
+	w.WriteHeader(http.StatusOK)
+}
+
+func (f *fakeS3) body(key string) []byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.bodies[key]
 }
 
 func s3Error(w http.ResponseWriter, status int, code, msg string) {

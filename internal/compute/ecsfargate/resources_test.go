@@ -49,6 +49,10 @@ type stubS3 struct {
 	batches []int
 }
 
+func (s *stubS3) PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	return &s3.PutObjectOutput{}, nil
+}
+
 func (s *stubS3) ListObjectsV2(_ context.Context, in *s3.ListObjectsV2Input, _ ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
 	out := &s3.ListObjectsV2Output{IsTruncated: aws.Bool(false)}
 	for i := range s.keys {

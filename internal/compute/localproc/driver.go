@@ -68,6 +68,10 @@ var _ compute.Driver = (*Driver)(nil)
 // Environment variables passed to the runtime (the launch contract above).
 const (
 	EnvRuntimeConfig = "SLUICE_RUNTIME_CONFIG"
+	// EnvProgramDir is the directory holding the pipeline's program:
+	// program.json (every program field) and, for a runtime that reads
+	// files, program.sql, udf.rs and udf.toml.
+	EnvProgramDir = "SLUICE_PROGRAM_DIR"
 	EnvStorageDir    = "SLUICE_STORAGE_DIR"
 	EnvInitial       = "SLUICE_INITIAL"
 	EnvListen        = "SLUICE_LISTEN"
@@ -340,6 +344,10 @@ func (d *Driver) provisionLocked(ctx context.Context, req compute.ProvisionReque
 	if strings.TrimSpace(runtimeConfig) == "" {
 		runtimeConfig = "{}"
 	}
+	programDir, err := writeProgram(runDir, req.Program)
+	if err != nil {
+		return "", meta{}, err
+	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = runDir
 	cmd.Env = append(os.Environ(),
@@ -350,6 +358,7 @@ func (d *Driver) provisionLocked(ctx context.Context, req compute.ProvisionReque
 		EnvPortFile+"="+filepath.Join(runDir, portFile),
 		EnvPipeline+"="+req.Pipeline,
 		EnvDeploymentID+"="+req.DeploymentID,
+		EnvProgramDir+"="+programDir,
 	)
 	setpgid(cmd)
 	var logf *os.File

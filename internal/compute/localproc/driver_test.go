@@ -749,3 +749,27 @@ func TestReadProcStatOddComm(t *testing.T) {
 		t.Errorf("stat = %+v", st)
 	}
 }
+
+// Issue 12: the program is handed to the runtime: SLUICE_PROGRAM_DIR holds
+// program.json and the files, as written by the user.
+func TestProvisionWritesTheProgram(t *testing.T) {
+	runDir := t.TempDir()
+	prog := compute.Program{Version: 3, Code: "CREATE TABLE t(x INT);", UdfRust: "fn f() {}", UdfToml: "[deps]", Config: []byte(`{"profile":"dev"}`)}
+	dir, err := writeProgram(runDir, prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sql, _ := os.ReadFile(filepath.Join(dir, "program.sql"))
+	js, _ := os.ReadFile(filepath.Join(dir, "program.json"))
+	if string(sql) != prog.Code || !strings.Contains(string(js), `"program_version":3`) || !strings.Contains(string(js), `"profile":"dev"`) {
+		t.Fatalf("program.sql %q program.json %s", sql, js)
+	}
+	// A repeat (the same deployment provisioned again) rewrites it whole.
+	prog.Code = "x"
+	if _, err := writeProgram(runDir, prog); err != nil {
+		t.Fatal(err)
+	}
+	if sql, _ := os.ReadFile(filepath.Join(dir, "program.sql")); string(sql) != "x" {
+		t.Fatalf("rewritten program.sql %q", sql)
+	}
+}
