@@ -71,13 +71,13 @@ const (
 	// EnvProgramDir is the directory holding the pipeline's program:
 	// program.json (every program field) and, for a runtime that reads
 	// files, program.sql, udf.rs and udf.toml.
-	EnvProgramDir = "SLUICE_PROGRAM_DIR"
-	EnvStorageDir    = "SLUICE_STORAGE_DIR"
-	EnvInitial       = "SLUICE_INITIAL"
-	EnvListen        = "SLUICE_LISTEN"
-	EnvPortFile      = "SLUICE_PORT_FILE"
-	EnvPipeline      = "SLUICE_PIPELINE"
-	EnvDeploymentID  = "SLUICE_DEPLOYMENT_ID"
+	EnvProgramDir   = "SLUICE_PROGRAM_DIR"
+	EnvStorageDir   = "SLUICE_STORAGE_DIR"
+	EnvInitial      = "SLUICE_INITIAL"
+	EnvListen       = "SLUICE_LISTEN"
+	EnvPortFile     = "SLUICE_PORT_FILE"
+	EnvPipeline     = "SLUICE_PIPELINE"
+	EnvDeploymentID = "SLUICE_DEPLOYMENT_ID"
 )
 
 // Defaults.
