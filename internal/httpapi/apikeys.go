@@ -155,6 +155,9 @@ func decodeNewAPIKey(body []byte) (newAPIKeyBody, error) {
 	if bytes.Equal(trimmed, []byte("null")) {
 		return b, domain.InvalidRequestBody("", "the body must be a JSON object")
 	}
+	if err := checkStrictJSON(body, b); err != nil {
+		return b, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&b); err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -260,5 +261,20 @@ func FuzzHandler(f *testing.F) {
 			lh.Set(k, v)
 		}
 		checkInvariants(t, "LambdaHandler", out.StatusCode, lh, []byte(out.Body))
+	})
+}
+
+// FuzzStrictJSON: checkStrictJSON never panics, and whatever it accepts has
+// no duplicate keys and is valid UTF-8 (it only ever narrows what the
+// decoder accepts).
+func FuzzStrictJSON(f *testing.F) {
+	for _, s := range []string{`{"name":"a"}`, `{"name":"a","name":"b"}`, `{"NAME":"a"}`, "{\"a\":\"\xff\"}", `{"runtime_config":{"x":[{"y":1,"y":2}]}}`, `[`, `{"a":`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		err := checkStrictJSON(b, definitionBody{})
+		if err == nil && !utf8.Valid(b) {
+			t.Fatalf("accepted invalid UTF-8 %q", b)
+		}
 	})
 }

@@ -155,6 +155,9 @@ func decodeDefinition(body []byte) (definitionBody, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return d, domain.InvalidRequestBody("", "the body is empty; send a JSON object")
 	}
+	if err := checkStrictJSON(body, d); err != nil {
+		return d, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&d); err != nil {
