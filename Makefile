@@ -93,10 +93,10 @@ asl-validate: $(ASL_VALIDATOR)
 	$(ASL_VALIDATOR) $(addprefix --json-path ,$(wildcard statemachine/*.asl.json))
 
 # --- Deploy --------------------------------------------------------------------
-# Needs the AWS SAM CLI and AWS credentials; see internal/samtemplate/DEPLOY.md
+# Needs the AWS SAM CLI and AWS credentials; see README.md ("Deploy to AWS")
 # for the parameters. samconfig.toml holds the defaults.
 deploy:
-	@echo "Deploy: sam build && sam deploy --guided   (parameters: internal/samtemplate/DEPLOY.md)"
+	@echo "Deploy: sam build && sam deploy --guided   (parameters: README.md, Deploy to AWS)"
 	@command -v sam >/dev/null || { echo "deploy: the AWS SAM CLI (sam) is not installed; nothing deployed" >&2; exit 1; }
 	sam build
 	sam deploy --guided
