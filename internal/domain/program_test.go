@@ -107,3 +107,12 @@ func TestNormalizeFillsRecordsWrittenBeforeProgramFields(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Issue 14: no API caller decides what runs on a host.
+func TestRuntimeConfigCannotNameWhatRuns(t *testing.T) {
+	for _, rc := range []string{`{"command":["/bin/sh","-c","id > /tmp/pwned"]}`, `{"image":"evil:latest"}`, `{"entrypoint":["x"]}`, `{"command":null}`} {
+		if _, err := Create(Definition{Name: "x", RuntimeConfig: []byte(rc)}, "id", t0); codeOf(err) != CodeInvalidRequestBody {
+			t.Errorf("%s: got %v, want InvalidRequestBody", rc, err)
+		}
+	}
+}

@@ -65,12 +65,19 @@ func ValidateRuntimeConfig(raw json.RawMessage) (json.RawMessage, error) {
 	var known struct {
 		Storage                *bool            `json:"storage"`
 		CheckpointIntervalSecs *uint32          `json:"checkpoint_interval_secs"`
-		Command                []string         `json:"command"`
 		Fault                  *json.RawMessage `json:"fault"`
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(trimmed, &obj); err != nil || obj == nil {
 		return nil, InvalidRequestBody("runtime_config", "must be a JSON object")
+	}
+	// What a pipeline runs is the operator's configuration (the compute
+	// driver's runtime), never an API caller's: a command line here would
+	// let any write key run code on the host.
+	for _, key := range []string{"command", "image", "entrypoint"} {
+		if _, ok := obj[key]; ok {
+			return nil, InvalidRequestBody("runtime_config", fmt.Sprintf("%q is not accepted: what a pipeline runs is the operator's configuration (the compute driver's runtime), never set through the API", key))
+		}
 	}
 	if err := json.Unmarshal(trimmed, &known); err != nil {
 		return nil, InvalidRequestBody("runtime_config", "a documented key has the wrong type: "+err.Error())
