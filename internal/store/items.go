@@ -56,6 +56,14 @@ const MaxItemBytes = 350 * 1024
 
 func pipelinePK(name string) string { return pipelinePKPrefix + name }
 
+// Partition key prefixes by what the items hold, for the IAM conditions
+// (dynamodb:LeadingKeys) that confine each function to its own items.
+const (
+	PipelineItemsPrefix = pipelinePKPrefix
+	APIKeyItemsPrefix   = apiKeyPKPrefix
+	KeyNameItemsPrefix  = keyNamePKPrefix
+)
+
 // eventSKPrefixOf is the sort-key prefix of one pipeline incarnation's events.
 func eventSKPrefixOf(id string) string { return eventSKPrefix + id + "#" }
 
