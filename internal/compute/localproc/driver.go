@@ -21,8 +21,10 @@
 //
 // # Launch contract
 //
-// The runtime is RuntimeBinary, or runtime_config.command when that is an array of
-// strings. It gets the environment of the control plane plus:
+// The runtime is the operator's RuntimeCommand (or RuntimeBinary); nothing a
+// pipeline's runtime_config says changes what runs. It gets an explicit,
+// minimal environment (never the control plane's: no credentials or keys
+// leak to it): PATH, HOME and TMPDIR, the operator's RuntimeEnv, and:
 //
 //	SLUICE_RUNTIME_CONFIG  the pipeline's runtime_config JSON
 //	SLUICE_STORAGE_DIR     storage/<pipeline>-<pipelineID>
@@ -103,9 +105,14 @@ const (
 type Config struct {
 	// Root holds the storage and the deployments' run directories.
 	Root string
-	// RuntimeBinary is the runtime to run (the built sample runtime) unless the
-	// pipeline's runtime_config.command names another command.
+	// RuntimeBinary is the runtime to run (the built sample runtime), when
+	// RuntimeCommand is empty.
 	RuntimeBinary string
+	// RuntimeCommand is the runtime's argv (the operator's choice, e.g. a
+	// wrapper script); it wins over RuntimeBinary.
+	RuntimeCommand []string
+	// RuntimeEnv are extra KEY=VALUE variables for every runtime.
+	RuntimeEnv []string
 	// GracePeriod is how long Deprovision waits after SIGTERM before SIGKILL
 	// (default 10s).
 	GracePeriod time.Duration
@@ -350,7 +357,7 @@ func (d *Driver) provisionLocked(ctx context.Context, req compute.ProvisionReque
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = runDir
-	cmd.Env = append(os.Environ(),
+	cmd.Env = d.runtimeEnv(
 		EnvRuntimeConfig+"="+runtimeConfig,
 		EnvStorageDir+"="+storage,
 		EnvInitial+"="+initial,
@@ -774,25 +781,25 @@ func (d *Driver) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// command is the runtime's argv: runtime_config.command when set, else RuntimeBinary.
-func (d *Driver) command(runtimeConfig json.RawMessage) ([]string, error) {
-	if rc := strings.TrimSpace(string(runtimeConfig)); rc != "" && rc != "null" {
-		var cfg map[string]json.RawMessage
-		if err := json.Unmarshal(runtimeConfig, &cfg); err != nil {
-			return nil, fmt.Errorf("localproc: runtime_config is not a JSON object: %w", err)
-		}
-		if raw, ok := cfg["command"]; ok && string(raw) != "null" {
-			var argv []string
-			if err := json.Unmarshal(raw, &argv); err != nil || len(argv) == 0 || argv[0] == "" {
-				return nil, errors.New("localproc: runtime_config.command must be a non-empty array of strings")
-			}
-			return argv, nil
-		}
+// command is the runtime's argv: the operator's RuntimeCommand, else
+// RuntimeBinary. A pipeline's runtime_config never changes it (records from
+// before the API refused runtime_config.command keep the key; it is ignored).
+func (d *Driver) command(json.RawMessage) ([]string, error) {
+	if len(d.cfg.RuntimeCommand) > 0 {
+		return append([]string(nil), d.cfg.RuntimeCommand...), nil
 	}
 	if d.cfg.RuntimeBinary == "" {
-		return nil, errors.New("localproc: no runtime binary configured and no runtime_config.command")
+		return nil, errors.New("localproc: no runtime configured (RuntimeBinary or RuntimeCommand)")
 	}
 	return []string{d.cfg.RuntimeBinary}, nil
+}
+
+// runtimeEnv is the runtime's whole environment: a minimal base, the
+// operator's RuntimeEnv, then the launch contract's variables.
+func (d *Driver) runtimeEnv(vars ...string) []string {
+	env := []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + os.TempDir(), "TMPDIR=" + os.TempDir()}
+	env = append(env, d.cfg.RuntimeEnv...)
+	return append(env, vars...)
 }
 
 func location(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }

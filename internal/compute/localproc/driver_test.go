@@ -441,10 +441,15 @@ func TestCrashIsReportedGone(t *testing.T) {
 }
 
 func TestStartupFailure(t *testing.T) {
-	d := newDriver(t, t.TempDir())
+	failing, err := New(Config{Root: t.TempDir(), RuntimeCommand: []string{"/bin/sh", "-c", "echo boom-on-stderr >&2; exit 7"}, GracePeriod: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer failing.Shutdown(context.Background())
 	ctx := context.Background()
-	cfg := `{"command":["/bin/sh","-c","echo boom-on-stderr >&2; exit 7"]}`
-	_, err := d.Provision(ctx, req("p1", "dep-1", cfg, ""))
+	cfg := `{}`
+	d := failing
+	_, err = d.Provision(ctx, req("p1", "dep-1", cfg, ""))
 	if err == nil || !strings.Contains(err.Error(), "exited with code 7") || !strings.Contains(err.Error(), "boom-on-stderr") {
 		t.Fatalf("err = %v", err)
 	}
@@ -460,6 +465,7 @@ func TestStartupFailure(t *testing.T) {
 		t.Errorf("the runtime ran more than once: %q", b)
 	}
 	// A launch failure of the runtime itself (bad runtime_config).
+	d = newDriver(t, t.TempDir())
 	_, err = d.Provision(ctx, req("p1", "dep-2", `{"events_per_sec":"fast"}`, ""))
 	if err == nil || !strings.Contains(err.Error(), "exited with code 2") {
 		t.Errorf("bad config: %v", err)
@@ -473,10 +479,7 @@ func TestBadRequests(t *testing.T) {
 		req("../etc", "dep-1", fastConfig, ""),
 		req("p1", "dep/1", fastConfig, ""),
 		req("p1", "dep-1", fastConfig, "Suspended"),
-		req("p1", "dep-1", `{"command":"sample-runtime"}`, ""),
-		req("p1", "dep-1", `{"command":[]}`, ""),
 		req("p1", "dep-1", `[1]`, ""),
-		req("p1", "dep-1", `{"command":["/nonexistent/runtime"]}`, ""),
 	}
 	for _, r := range bad {
 		if _, err := d.Provision(ctx, r); err == nil {
@@ -504,30 +507,60 @@ func TestBadRequests(t *testing.T) {
 	}
 }
 
-func TestCommandOverride(t *testing.T) {
-	d, err := New(Config{Root: t.TempDir(), RuntimeBinary: "/nonexistent", GracePeriod: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Shutdown(context.Background())
-	cfg, _ := json.Marshal(map[string]any{"command": []string{runtimeBinary}, "events_per_sec": 1000, "checkpoint_interval_secs": 0})
+// Issue 14: what runs is the operator's configuration. A runtime_config
+// naming a command (a record from before the API refused it) runs the
+// configured runtime all the same, and the runtime's environment is minimal:
+// none of the control plane's variables (credentials, keys) reach it.
+func TestRuntimeConfigCannotChooseWhatRuns(t *testing.T) {
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-of-the-control-plane")
+	root := t.TempDir()
+	pwned := filepath.Join(root, "pwned")
+	d := newDriver(t, root)
+	cfg, _ := json.Marshal(map[string]any{"command": []string{"/bin/sh", "-c", "touch " + pwned}, "events_per_sec": 1000, "checkpoint_interval_secs": 0})
 	dep, err := d.Provision(context.Background(), req("p1", "dep-1", string(cfg), ""))
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitStatus(t, client(t, dep.Location), "Running")
+	if _, err := os.Stat(pwned); err == nil {
+		t.Fatal("runtime_config.command ran on the host")
+	}
+
+	envFile := filepath.Join(root, "env")
+	dumper, err := New(Config{Root: t.TempDir(), GracePeriod: time.Second,
+		RuntimeCommand: []string{"/bin/sh", "-c", `env > ` + strconv.Quote(envFile) + `; echo 1 > "$SLUICE_PORT_FILE"; sleep 300`},
+		RuntimeEnv:     []string{"OPERATOR_SETTING=1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dumper.Shutdown(context.Background())
+	if _, err := dumper.Provision(context.Background(), req("p2", "dep-2", `{}`, "")); err != nil {
+		t.Fatal(err)
+	}
+	env, err := os.ReadFile(envFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(env), "s3cr3t") {
+		t.Fatalf("the control plane's environment reached the runtime:\n%s", env)
+	}
+	for _, want := range []string{"OPERATOR_SETTING=1", "SLUICE_PIPELINE=p2", "SLUICE_PROGRAM_DIR=", "PATH="} {
+		if !strings.Contains(string(env), want) {
+			t.Errorf("runtime environment lacks %s:\n%s", want, env)
+		}
+	}
 }
 
 // A runtime that ignores SIGTERM is killed (with its whole process group) after
 // the grace period.
 func TestDeprovisionKillsAfterGracePeriod(t *testing.T) {
-	d, err := New(Config{Root: t.TempDir(), GracePeriod: 200 * time.Millisecond})
+	script := `trap '' TERM; sleep 300 & echo $! > "$SLUICE_PORT_FILE.child"; echo 1 > "$SLUICE_PORT_FILE"; wait`
+	d, err := New(Config{Root: t.TempDir(), GracePeriod: 200 * time.Millisecond, RuntimeCommand: []string{"/bin/sh", "-c", script}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Shutdown(context.Background())
-	script := `trap '' TERM; sleep 300 & echo $! > "$SLUICE_PORT_FILE.child"; echo 1 > "$SLUICE_PORT_FILE"; wait`
-	dep, err := d.Provision(context.Background(), req("p1", "dep-1", `{"command":["/bin/sh","-c",`+strconv.Quote(script)+`]}`, ""))
+	dep, err := d.Provision(context.Background(), req("p1", "dep-1", `{}`, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -554,12 +587,12 @@ func TestDeprovisionKillsAfterGracePeriod(t *testing.T) {
 }
 
 func TestDeprovisionRespectsContext(t *testing.T) {
-	d, err := New(Config{Root: t.TempDir(), GracePeriod: time.Minute})
+	script := `trap '' TERM; echo 1 > "$SLUICE_PORT_FILE"; while :; do sleep 1; done`
+	d, err := New(Config{Root: t.TempDir(), GracePeriod: time.Minute, RuntimeCommand: []string{"/bin/sh", "-c", script}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	script := `trap '' TERM; echo 1 > "$SLUICE_PORT_FILE"; while :; do sleep 1; done`
-	if _, err := d.Provision(context.Background(), req("p1", "dep-1", `{"command":["/bin/sh","-c",`+strconv.Quote(script)+`]}`, "")); err != nil {
+	if _, err := d.Provision(context.Background(), req("p1", "dep-1", `{}`, "")); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -578,14 +611,14 @@ func TestDeprovisionRespectsContext(t *testing.T) {
 }
 
 func TestStartTimeoutIsTemporary(t *testing.T) {
-	d, err := New(Config{Root: t.TempDir(), GracePeriod: time.Second, StartTimeout: 100 * time.Millisecond})
+	// The runtime reports its port only once the test lets it (no timing assumption).
+	script := `while [ ! -e "$SLUICE_PORT_FILE.go" ]; do sleep 0.02; done; echo 1 > "$SLUICE_PORT_FILE"; exec sleep 300`
+	d, err := New(Config{Root: t.TempDir(), GracePeriod: time.Second, StartTimeout: 100 * time.Millisecond, RuntimeCommand: []string{"/bin/sh", "-c", script}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Shutdown(context.Background())
-	// The runtime reports its port only once the test lets it (no timing assumption).
-	script := `while [ ! -e "$SLUICE_PORT_FILE.go" ]; do sleep 0.02; done; echo 1 > "$SLUICE_PORT_FILE"; exec sleep 300`
-	r := req("p1", "dep-1", `{"command":["/bin/sh","-c",`+strconv.Quote(script)+`]}`, "")
+	r := req("p1", "dep-1", `{}`, "")
 	_, err = d.Provision(context.Background(), r)
 	if !errors.Is(err, compute.ErrTemporary) {
 		t.Fatalf("err = %v", err)
