@@ -105,6 +105,15 @@ func (f *fakeRuntime) serve(w http.ResponseWriter, r *http.Request) {
 			"runtime_status": f.status, "runtime_desired_status": "Running",
 			"storage_status_details": map[string]any{"checkpoints": []any{map[string]any{"uuid": "c1", "sequence_number": 41}}},
 		})
+	case "/pause", "/start":
+		// A runtime moves between Running and Paused when told (SPEC §7).
+		switch {
+		case r.URL.Path == "/pause" && f.status == "Running":
+			f.status = "Paused"
+		case r.URL.Path == "/start" && f.status == "Paused":
+			f.status = "Running"
+		}
+		w.WriteHeader(202)
 	default:
 		writeJSON(w, 200, map[string]any{})
 	}
