@@ -19,6 +19,12 @@
 //	                                default 25s, below API Gateway's 29 s integration timeout;
 //	                                the function's own timeout must exceed it)
 //	SLUICE_LOG_LEVEL                debug, info (default), warn or error
+//	SLUICE_RUNTIME_LOG_GROUP        the runtime container's awslogs group: GET
+//	                                /v0/pipelines/{name}/logs reads the task's stream there
+//	                                (unset: that route says logs are not configured)
+//	SLUICE_RUNTIME_LOG_STREAM_PREFIX  its awslogs-stream-prefix (required with the group)
+//	SLUICE_ECS_CLUSTER, SLUICE_ECS_CONTAINER_NAME
+//	                                where the deployment's task and container are (with the group)
 //
 // The AWS SDK reads the region, credentials and endpoint overrides as usual
 // (AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SFN for the local
@@ -43,6 +49,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/sluicehq/sluice/internal/auth"
+	"github.com/sluicehq/sluice/internal/compute"
+	"github.com/sluicehq/sluice/internal/compute/ecsfargate"
 	"github.com/sluicehq/sluice/internal/httpapi"
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/obs"
@@ -113,7 +121,20 @@ func setup(getenv func(string) string, awsCfg aws.Config, logger *slog.Logger) (
 		}
 		checkpoint = d
 	}
+	logsCfg, haveLogs, err := ecsfargate.LogsConfigFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	var logs compute.LogReader // nil (not a typed nil) when not configured
+	if haveLogs {
+		r, err := ecsfargate.NewLogReaderFromAWSConfig(awsCfg, logsCfg)
+		if err != nil {
+			return nil, err
+		}
+		logs = r
+	}
 	return httpapi.New(httpapi.Config{
+		Logs:            logs,
 		Store:           store.NewDynamo(dynamodb.NewFromConfig(awsCfg), table, store.WithLogger(logger)),
 		Starter:         starter,
 		Verifier:        verifier,

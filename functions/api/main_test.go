@@ -24,12 +24,18 @@ func TestSetup(t *testing.T) {
 	if _, err := setup(env(ok), awsCfg, quiet); err != nil {
 		t.Fatal(err)
 	}
+	withLogs := map[string]string{"SLUICE_TABLE": "t", "SLUICE_STATE_MACHINE_ARNS": arns, "SLUICE_RUNTIME_LOG_GROUP": "/ecs/sluice",
+		"SLUICE_RUNTIME_LOG_STREAM_PREFIX": "sluice", "SLUICE_ECS_CLUSTER": "sluice", "SLUICE_ECS_CONTAINER_NAME": "runtime"}
+	if _, err := setup(env(withLogs), awsCfg, quiet); err != nil {
+		t.Fatalf("with runtime logs: %v", err)
+	}
 	for name, m := range map[string]map[string]string{
-		"no table":           {"SLUICE_STATE_MACHINE_ARNS": arns},
-		"no state machines":  {"SLUICE_TABLE": "t"},
-		"bad auth flag":      {"SLUICE_TABLE": "t", "SLUICE_STATE_MACHINE_ARNS": arns, "SLUICE_AUTH_DISABLED": "maybe"},
-		"bad checkpoint":     {"SLUICE_TABLE": "t", "SLUICE_STATE_MACHINE_ARNS": arns, "SLUICE_CHECKPOINT_TIMEOUT": "soon"},
-		"missing clear kind": {"SLUICE_TABLE": "t", "SLUICE_STATE_MACHINE_ARNS": `{"start":"arn:aws:states:us-east-1:1:stateMachine:a"}`},
+		"log group without cluster": {"SLUICE_TABLE": "t", "SLUICE_STATE_MACHINE_ARNS": arns, "SLUICE_RUNTIME_LOG_GROUP": "/ecs/sluice"},
+		"no table":                  {"SLUICE_STATE_MACHINE_ARNS": arns},
+		"no state machines":         {"SLUICE_TABLE": "t"},
+		"bad auth flag":             {"SLUICE_TABLE": "t", "SLUICE_STATE_MACHINE_ARNS": arns, "SLUICE_AUTH_DISABLED": "maybe"},
+		"bad checkpoint":            {"SLUICE_TABLE": "t", "SLUICE_STATE_MACHINE_ARNS": arns, "SLUICE_CHECKPOINT_TIMEOUT": "soon"},
+		"missing clear kind":        {"SLUICE_TABLE": "t", "SLUICE_STATE_MACHINE_ARNS": `{"start":"arn:aws:states:us-east-1:1:stateMachine:a"}`},
 	} {
 		if _, err := setup(env(m), awsCfg, quiet); err == nil {
 			t.Errorf("%s: no error", name)

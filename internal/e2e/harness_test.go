@@ -374,11 +374,20 @@ type stats struct {
 	RestoredFromCheckpoint *string `json:"restored_from_checkpoint"`
 	RestoredSequenceNumber *int64  `json:"restored_sequence_number"`
 	IncarnationUUID        string  `json:"incarnation_uuid"`
+	// GlobalMetrics is the Feldera part (ControllerStatus.global_metrics).
+	GlobalMetrics struct {
+		State                 string `json:"state"`
+		IncarnationUUID       string `json:"incarnation_uuid"`
+		TotalProcessedRecords uint64 `json:"total_processed_records"`
+	} `json:"global_metrics"`
 }
 
-// exact is the sample job's invariant: nothing lost, nothing counted twice.
+// exact is the sample job's invariant: nothing lost, nothing counted twice;
+// and Feldera's global_metrics say the same.
 func (st stats) exact() bool {
-	return st.Last >= -1 && st.Count == uint64(st.Last+1) && st.Sum == sampleruntime.TriangularSum(st.Last)
+	g := st.GlobalMetrics
+	return st.Last >= -1 && st.Count == uint64(st.Last+1) && st.Sum == sampleruntime.TriangularSum(st.Last) &&
+		g.TotalProcessedRecords == st.Count && g.IncarnationUUID == st.IncarnationUUID && (g.State == "Running" || g.State == "Paused")
 }
 
 // waitStats polls GET /stats until cond holds.

@@ -64,8 +64,9 @@ func walkthrough(t *testing.T, s *stack) {
 	s.must(t, "POST", "/v0/pipelines/p1/start", nil, 202)
 	s.poll(t, "p1", "Running", is("Running", "Running"))
 
-	step("3. watch it run (stats)")
+	step("3. watch it run (stats, logs)")
 	first := s.waitStats(t, "p1", "events", func(st stats) bool { return st.Count > 0 })
+	s.followLogUntil(t, "p1", "runtime initialized")
 	if first.RestoredFromCheckpoint != nil {
 		t.Fatalf("a new pipeline restored from a checkpoint: %+v", first)
 	}
@@ -92,6 +93,10 @@ func walkthrough(t *testing.T, s *stack) {
 	}
 	suspendExecution := stopped.Workflow.ExecutionName
 	wantError(t, s.do(t, "GET", "/v0/pipelines/p1/stats", nil), 503, "PipelineInteractionNotDeployed")
+	// Stopped: the last deployment's log, to its end (the suspend's checkpoint in it).
+	if l := s.do(t, "GET", "/v0/pipelines/p1/logs", nil); l.status != 200 || !strings.Contains(string(l.body), `"msg":"suspended"`) {
+		t.Fatalf("the stopped pipeline's log: %d, %d bytes, no suspended line: %.2000s", l.status, len(l.body), l.body)
+	}
 	if stopped.StorageStatusDetails == nil || len(stopped.StorageStatusDetails.Checkpoints) == 0 {
 		t.Fatalf("no checkpoints recorded: %+v", stopped.StorageStatusDetails)
 	}

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/sluicehq/sluice/internal/metrics"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -31,6 +32,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sluicehq/sluice/internal/auth"
+	"github.com/sluicehq/sluice/internal/compute"
 	"github.com/sluicehq/sluice/internal/obs"
 	"github.com/sluicehq/sluice/internal/runtimeclient"
 	"github.com/sluicehq/sluice/internal/store"
@@ -89,6 +91,12 @@ type Config struct {
 	SideEffectTimeout time.Duration
 	// Metrics receives the StopRequested metric (EMF). Nil: none.
 	Metrics *metrics.Emitter
+	// Logs reads the runtimes' logs (GET /v0/pipelines/{name}/logs). Nil:
+	// that route answers a one-line note that logs are not configured.
+	Logs compute.LogReader
+	// LogFollowLimit bounds how long a followed log stream (net/http only)
+	// stays open: DefaultLogFollowLimit when zero.
+	LogFollowLimit time.Duration
 }
 
 // Handler serves the API. It is safe for concurrent use.
@@ -103,6 +111,8 @@ type Handler struct {
 	maxAttempts int
 	sideTimeout time.Duration
 	metrics     *metrics.Emitter
+	logs        compute.LogReader
+	followLimit time.Duration
 	routes      []*route
 }
 
@@ -117,7 +127,10 @@ func New(cfg Config) (*Handler, error) {
 	h := &Handler{
 		store: cfg.Store, starter: cfg.Starter, verifier: cfg.Verifier, runtimes: cfg.Runtimes,
 		log: cfg.Logger, now: cfg.Now, newID: cfg.NewID, maxAttempts: cfg.MaxAttempts, sideTimeout: cfg.SideEffectTimeout,
-		metrics: cfg.Metrics,
+		metrics: cfg.Metrics, logs: cfg.Logs, followLimit: cfg.LogFollowLimit,
+	}
+	if h.followLimit <= 0 {
+		h.followLimit = DefaultLogFollowLimit
 	}
 	if h.runtimes == nil {
 		h.runtimes = RuntimeClientDialer(cfg.RuntimeTimeouts, nil)
@@ -172,6 +185,10 @@ type Request struct {
 	// verified the credentials; nil = Handle verifies the Authorization
 	// header with the configured Verifier.
 	Principal *auth.Principal
+	// CanStream: the adapter sends a Response.Stream as it is read (net/http).
+	// API Gateway's REST proxy integration cannot: a handler then answers a
+	// buffered Body.
+	CanStream bool
 }
 
 // Response is what Handle answers.
@@ -179,6 +196,9 @@ type Response struct {
 	Status int
 	Header http.Header
 	Body   []byte
+	// Stream, only when the request's CanStream, is sent after Body until it
+	// ends; the adapter closes it.
+	Stream io.ReadCloser
 }
 
 // accessLog collects what the request's log line reports; handlers fill it in.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
 	"runtime/debug"
 
@@ -110,6 +111,11 @@ func principalOf(authz map[string]any) *auth.Principal {
 }
 
 func toProxyResponse(r Response) events.APIGatewayProxyResponse {
+	if r.Stream != nil { // never asked for (CanStream is false): buffer a bounded part
+		b, _ := io.ReadAll(io.LimitReader(r.Stream, LambdaLogTail))
+		_ = r.Stream.Close()
+		r.Body = append(r.Body, b...)
+	}
 	out := events.APIGatewayProxyResponse{StatusCode: r.Status, Body: string(r.Body), Headers: map[string]string{}}
 	for k, vs := range r.Header {
 		if len(vs) == 1 {

@@ -23,6 +23,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		RawQuery:  r.URL.RawQuery,
 		Header:    r.Header,
 		RequestID: r.Header.Get(RequestIDHeader),
+		CanStream: true,
 	}
 	if !requestIDPattern.MatchString(req.RequestID) {
 		req.RequestID = ""
@@ -50,7 +51,38 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The rest of the body is not read: do not keep the connection.
 		w.Header().Set("Connection", "close")
 	}
+	if resp.Stream != nil {
+		streamBody(w, resp)
+		return
+	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(resp.Body)))
 	w.WriteHeader(resp.Status)
 	_, _ = w.Write(resp.Body)
+}
+
+// streamBody sends Body, then Stream as it is read, flushing each chunk, until
+// Stream ends or fails or the client goes away (a failed write); then closes
+// Stream.
+func streamBody(w http.ResponseWriter, resp Response) {
+	defer resp.Stream.Close()
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(resp.Status)
+	rc := http.NewResponseController(w)
+	if _, err := w.Write(resp.Body); err != nil {
+		return
+	}
+	_ = rc.Flush()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Stream.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return
+			}
+			_ = rc.Flush()
+		}
+		if err != nil {
+			return
+		}
+	}
 }

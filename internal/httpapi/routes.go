@@ -116,6 +116,7 @@ func (h *Handler) routeTable() []*route {
 			http.MethodGet: {handle: h.stats}}},
 		{template: routeEvents, endpoints: map[string]endpoint{
 			http.MethodGet: {handle: h.events, query: []string{"limit", "page_token"}}}},
+		{template: routeLogs, endpoints: map[string]endpoint{http.MethodGet: {handle: h.pipelineLogs}}},
 	}
 	rs = append(rs, h.apiKeyRoutes()...)
 	for _, r := range rs {

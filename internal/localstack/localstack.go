@@ -237,7 +237,9 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	api, err := httpapi.New(httpapi.Config{Store: logged, Starter: s.Workflows, Verifier: verifier, Logger: logger.With("function", FunctionAPI)})
+	// The runtimes' logs (GET /v0/pipelines/{name}/logs), from a driver that has them.
+	logs, _ := s.Driver.(compute.LogReader)
+	api, err := httpapi.New(httpapi.Config{Store: logged, Starter: s.Workflows, Verifier: verifier, Logger: logger.With("function", FunctionAPI), Logs: logs})
 	if err != nil {
 		return nil, err
 	}
@@ -262,12 +264,16 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("API address %s: %w", apiAddr, err)
 	}
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	// Requests derive from base, cancelled on close: a followed log stream
+	// ends then instead of holding Shutdown up.
+	base, cancelBase := context.WithCancel(context.Background())
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return base }}
 	go func() { _ = srv.Serve(ln) }()
 	s.APIURL = "http://" + ln.Addr().String()
 	s.closers = append(s.closers, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		cancelBase()
 		return srv.Shutdown(ctx)
 	})
 

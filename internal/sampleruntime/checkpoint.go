@@ -48,7 +48,12 @@ type Checkpoint struct {
 	IncarnationUUID string    `json:"incarnation_uuid"`
 	Pipeline        string    `json:"pipeline,omitempty"`
 	DeploymentID    string    `json:"deployment_id,omitempty"`
-	State           State     `json:"state"`
+	// InitialStartTime is when the first incarnation of this chain of resumed
+	// incarnations started, in seconds since the epoch (0 in checkpoints
+	// written before it was recorded). /stats reports it as
+	// global_metrics.initial_start_time.
+	InitialStartTime int64 `json:"initial_start_time,omitempty"`
+	State            State `json:"state"`
 }
 
 // checkpointFile is the on-disk envelope: the checksum covers the exact payload bytes.
@@ -130,6 +135,9 @@ type Store struct {
 	// half-way; exit is then called with code 3.
 	crashNow func() bool
 	exit     func(code int)
+	// initialStart is written into every checkpoint as its InitialStartTime
+	// (set by the runtime before the store is used).
+	initialStart int64
 
 	writeMu sync.Mutex // serializes Write
 
@@ -256,6 +264,7 @@ func (s *Store) Write(st State, incarnation, pipeline, deploymentID string) (Che
 		DeploymentID:    deploymentID,
 		State:           st,
 	}
+	cp.InitialStartTime = s.initialStart
 	data, err := encodeCheckpoint(cp)
 	if err != nil {
 		return CheckpointMeta{}, err

@@ -26,6 +26,14 @@
 //	GET  /pause, GET /start  202 (POST accepted too)
 //	GET  /stats              200 Stats
 //
+// /stats is Feldera's statistics shape (ControllerStatus: global_metrics,
+// inputs, outputs, as Feldera's Python SDK parses it): state Running or Paused,
+// the incarnation uuid of the checkpoints, start_time in epoch seconds, the
+// record totals, the process's RSS and CPU time, one input endpoint
+// ("generator", stream "events") and no outputs; fields the job has no value
+// for are 0, false or the neutral enum value. The job's own fields (count,
+// sum, last_sequence_number, restored_from_checkpoint, …) sit beside them.
+//
 // Errors use Feldera's shape {message, error_code, details}. runtime_status is
 // Initializing while the checkpoint is loaded, then Running or Paused (the launch's
 // initial state), Suspending while a suspend is pending and Suspended after it; the

@@ -46,8 +46,14 @@ type Options struct {
 	Exit func(code int)
 }
 
-// Stats is the answer of GET /stats.
+// Stats is the answer of GET /stats: Feldera's statistics (ControllerStatus:
+// global_metrics, inputs, outputs) plus the job's own fields (count, sum, …),
+// which Feldera's clients ignore.
 type Stats struct {
+	GlobalMetrics GlobalMetrics    `json:"global_metrics"`
+	Inputs        []InputEndpoint  `json:"inputs"`
+	Outputs       []OutputEndpoint `json:"outputs"`
+
 	Count              uint64 `json:"count"`
 	Sum                uint64 `json:"sum"`
 	LastSequenceNumber int64  `json:"last_sequence_number"`
@@ -127,6 +133,8 @@ type Runtime struct {
 	suspendAsked bool
 	owed         float64
 	lastTick     time.Time
+	steps        uint64 // ingest ticks that processed at least one event
+	initialStart int64  // initial_start_time (seconds), set by initialize
 }
 
 // New prepares a runtime; Start runs it.
@@ -284,6 +292,11 @@ func (r *Runtime) initialize() {
 			}
 		}
 		r.mu.Lock()
+		r.initialStart = r.started.Unix()
+		if ok && cp.InitialStartTime > 0 {
+			r.initialStart = cp.InitialStartTime
+		}
+		store.initialStart = r.initialStart
 		r.store = store
 		if ok {
 			r.state = cp.State
@@ -355,6 +368,9 @@ func (r *Runtime) ingestTick(now time.Time) {
 	n := uint64(r.owed)
 	r.owed -= float64(n)
 	r.state.process(n)
+	if n > 0 {
+		r.steps++
+	}
 }
 
 func (r *Runtime) periodicCheckpoints() {
@@ -402,6 +418,8 @@ func (r *Runtime) checkpoint() (CheckpointMeta, error) {
 
 // Snapshot returns the current statistics.
 func (r *Runtime) Snapshot() Stats {
+	rss, cpu := processUsage()
+	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := Stats{
@@ -417,9 +435,49 @@ func (r *Runtime) Snapshot() Stats {
 		Pipeline:               r.opts.Pipeline,
 		DeploymentID:           r.opts.DeploymentID,
 	}
+	var storageBytes uint64
 	if r.store != nil {
-		s.Checkpoints = len(r.store.List())
+		list := r.store.List()
+		s.Checkpoints = len(list)
+		for _, m := range list {
+			storageBytes += uint64(max(m.Size, 0))
+		}
 	}
+	var start, initial int64
+	var uptime uint64
+	if !r.started.IsZero() {
+		start, initial = r.started.Unix(), r.started.Unix()
+		uptime = uint64(max(now.Sub(r.started).Milliseconds(), 0))
+	}
+	if r.initialStart > 0 {
+		initial = r.initialStart
+	}
+	n := r.state.Count
+	s.GlobalMetrics = GlobalMetrics{
+		State:                    pipelineState(r.status),
+		TransactionStatus:        "NoTransaction",
+		TransactionInitiators:    TransactionInitiators{InitiatedByConnectors: map[string]any{}},
+		ConcurrentBootstrapPhase: "Inactive",
+		RSSBytes:                 rss,
+		MemoryPressure:           "low",
+		CPUMsecs:                 cpu,
+		UptimeMsecs:              uptime,
+		StartTime:                start,
+		IncarnationUUID:          r.incarnation,
+		InitialStartTime:         initial,
+		StorageBytes:             storageBytes,
+		TotalInputRecords:        n,
+		TotalProcessedRecords:    n,
+		TotalCompletedRecords:    n,
+		TotalInitiatedSteps:      r.steps,
+		TotalCompletedSteps:      r.steps,
+	}
+	s.Inputs = []InputEndpoint{{
+		EndpointName: GeneratorEndpoint,
+		Config:       EndpointConfig{Stream: GeneratorStream},
+		Metrics:      InputEndpointMetrics{TotalRecords: n},
+	}}
+	s.Outputs = []OutputEndpoint{}
 	return s
 }
 

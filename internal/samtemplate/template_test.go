@@ -312,7 +312,8 @@ func TestFunctionEnvironment(t *testing.T) {
 	}
 	common := []string{"SLUICE_TABLE", obs.EnvLogLevel}
 	want := map[string][]string{
-		"ApiFunction":        concat(common, arns, []string{auth.EnvAuthDisabled}),
+		"ApiFunction": concat(common, arns, []string{auth.EnvAuthDisabled,
+			ecsfargate.EnvCluster, ecsfargate.EnvContainerName, ecsfargate.EnvRuntimeLogGroup, ecsfargate.EnvRuntimeLogStreamPrefix}),
 		"AuthorizerFunction": concat(common, []string{auth.EnvAuthDisabled, auth.EnvJWTIssuer, auth.EnvJWTAudience, auth.EnvJWKSURL}),
 		"StepsFunction":      concat(common, arns, compute, []string{steps.EnvProvisioningTimeout}),
 		"ReconcilerFunction": concat(common, arns, compute, []string{metrics.EnvStuckThreshold}),
