@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
-	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/sluicehq/sluice/internal/compute"
 )
@@ -192,19 +191,21 @@ func (l *LogReader) Logs(ctx context.Context, pipeline, deploymentID string, opt
 	return &streamReader{ctx: ctx, l: l, stream: stream, deployment: deploymentID, follow: opts.Follow && running}, nil
 }
 
-// task finds the deployment's task ARN (the running one first) and whether
-// it is still desired RUNNING.
+// task finds the deployment's running task ARN. ListTasks takes startedBy
+// only as its sole filter ("When you specify startedBy as the filter, it must
+// be the only filter that you use", ListTasksInput.StartedBy), which lists
+// tasks desired RUNNING; a stopped deployment's log is not looked up (the
+// record of a stopped pipeline names no deployment; CloudWatch keeps the
+// stream).
 func (l *LogReader) task(ctx context.Context, deploymentID string) (string, bool, error) {
-	for _, st := range []ecstypes.DesiredStatus{ecstypes.DesiredStatusRunning, ecstypes.DesiredStatusStopped} {
-		out, err := l.ecs.ListTasks(ctx, &ecs.ListTasksInput{
-			Cluster: aws.String(l.cfg.Cluster), StartedBy: aws.String(deploymentID), DesiredStatus: st,
-		})
-		if err != nil {
-			return "", false, awsError("ecs ListTasks", err)
-		}
-		if len(out.TaskArns) > 0 {
-			return out.TaskArns[0], st == ecstypes.DesiredStatusRunning, nil
-		}
+	out, err := l.ecs.ListTasks(ctx, &ecs.ListTasksInput{
+		Cluster: aws.String(l.cfg.Cluster), StartedBy: aws.String(deploymentID),
+	})
+	if err != nil {
+		return "", false, awsError("ecs ListTasks", err)
+	}
+	if len(out.TaskArns) > 0 {
+		return out.TaskArns[0], true, nil
 	}
 	return "", false, nil
 }

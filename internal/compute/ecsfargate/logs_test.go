@@ -158,7 +158,10 @@ func newTestLogReader(t *testing.T) (*LogReader, *fakeECS, *fakeCWL) {
 func runLoggedTask(fe *fakeECS, deployment string) string {
 	fe.mu.Lock()
 	defer fe.mu.Unlock()
-	fe.runTask([]byte(`{"cluster":"sluice","taskDefinition":"sluice-runtime:7","count":1,"startedBy":"` + deployment + `"}`))
+	status, resp := fe.runTask([]byte(`{"cluster":"sluice","taskDefinition":"sluice-runtime:7","count":1,"startedBy":"` + deployment + `","networkConfiguration":{"awsvpcConfiguration":{"subnets":["subnet-0a1b2c3d"]}}}`))
+	if status != 200 || len(fe.order) == 0 {
+		panic(fmt.Sprintf("fake RunTask refused: %d %v", status, resp))
+	}
 	return fe.order[len(fe.order)-1]
 }
 

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,7 +35,11 @@ func readLog(t *testing.T, rc io.ReadCloser, err error) string {
 }
 
 func TestLogsReadTailAndFollow(t *testing.T) {
-	d, err := New(Config{Root: t.TempDir(), GracePeriod: 5 * time.Second})
+	// Three lines (one on stderr), the port, then one more line once the go
+	// file exists, then exit.
+	script := `echo line 1; echo line 2 >&2; echo line 3; echo 1 > "$SLUICE_PORT_FILE"; ` +
+		`while [ ! -e "$SLUICE_PORT_FILE.go" ]; do sleep 0.05; done; echo after-go`
+	d, err := New(Config{Root: t.TempDir(), GracePeriod: 5 * time.Second, RuntimeCommand: []string{"/bin/sh", "-c", script}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,11 +57,7 @@ func TestLogsReadTailAndFollow(t *testing.T) {
 		t.Fatal("an invalid pipeline name was accepted")
 	}
 
-	// Three lines (one on stderr), the port, then one more line once the go
-	// file exists, then exit.
-	script := `echo line 1; echo line 2 >&2; echo line 3; echo 1 > "$SLUICE_PORT_FILE"; ` +
-		`while [ ! -e "$SLUICE_PORT_FILE.go" ]; do sleep 0.05; done; echo after-go`
-	if _, err := d.Provision(ctx, req("p1", "dep-1", `{"command":["/bin/sh","-c",`+strconv.Quote(script)+`]}`, "")); err != nil {
+	if _, err := d.Provision(ctx, req("p1", "dep-1", `{}`, "")); err != nil {
 		t.Fatal(err)
 	}
 	got := readAll(d.Logs(ctx, "p1", "dep-1", compute.LogOptions{}))
@@ -105,13 +104,13 @@ func TestLogsReadTailAndFollow(t *testing.T) {
 }
 
 func TestLogsFollowEndsWithContextAndClose(t *testing.T) {
-	d, err := New(Config{Root: t.TempDir(), GracePeriod: 5 * time.Second})
+	script := `echo hello; echo 1 > "$SLUICE_PORT_FILE"; exec sleep 300`
+	d, err := New(Config{Root: t.TempDir(), GracePeriod: 5 * time.Second, RuntimeCommand: []string{"/bin/sh", "-c", script}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Shutdown(context.Background())
-	script := `echo hello; echo 1 > "$SLUICE_PORT_FILE"; exec sleep 300`
-	if _, err := d.Provision(context.Background(), req("p1", "dep-1", `{"command":["/bin/sh","-c",`+strconv.Quote(script)+`]}`, "")); err != nil {
+	if _, err := d.Provision(context.Background(), req("p1", "dep-1", `{}`, "")); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
