@@ -50,7 +50,16 @@ function loadConfig(file) {
     // Finished executions kept per state machine (the oldest are dropped):
     // bounds memory and the state file of a long-lived local stack.
     retainFinished: raw.retainFinished === undefined ? 1000 : Number(raw.retainFinished),
+    // Eventual consistency (see EVENTUAL below): the number of ListExecutions
+    // calls (per state machine) that do not yet list a newly started
+    // execution, and of DescribeExecution calls that do not yet find it.
+    // 0 (the default, and the local stack's setting): read-your-writes.
+    listExecutionsLag: raw.listExecutionsLag === undefined ? 0 : Number(raw.listExecutionsLag),
+    describeExecutionLag: raw.describeExecutionLag === undefined ? 0 : Number(raw.describeExecutionLag),
   };
+  for (const k of ['listExecutionsLag', 'describeExecutionLag']) {
+    if (!Number.isInteger(cfg[k]) || cfg[k] < 0) throw new Error(`${k} must be a non-negative integer, not ${JSON.stringify(raw[k])}`);
+  }
   if (!['adapter', 'engine'].includes(cfg.taskInvoker)) {
     throw new Error(`taskInvoker must be "adapter" or "engine", not ${JSON.stringify(cfg.taskInvoker)}`);
   }
@@ -262,6 +271,56 @@ const MAX_RETIRED_NAMES = 100000;
 const SM_ARN = /^arn:[^:]+:states:[^:]+:\d{12}:stateMachine:[^:]+$/;
 const EXEC_ARN = /^arn:[^:]+:states:[^:]+:\d{12}:execution:[^:]+:[^:]+$/;
 
+// MAX_ARN_LENGTH: executionArn and stateMachineArn are of the "Arn" shape,
+// "Length Constraints: Minimum length of 1. Maximum length of 256.",
+// "Required: Yes" (API_DescribeExecution, API_StopExecution,
+// API_GetExecutionHistory: executionArn; API_StartExecution: stateMachineArn;
+// https://docs.aws.amazon.com/step-functions/latest/apireference/).
+const MAX_ARN_LENGTH = 256;
+// StopExecution: "error ... Length Constraints: Minimum length of 0. Maximum
+// length of 256." and "cause ... Minimum length of 0. Maximum length of
+// 32768." (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StopExecution.html)
+const MAX_STOP_ERROR = 256;
+const MAX_STOP_CAUSE = 32768;
+// Page tokens: "Keep all other arguments unchanged. Each pagination token
+// expires after 24 hours. Using an expired pagination token will return an
+// HTTP 400 InvalidToken error." (API_ListExecutions, API_GetExecutionHistory,
+// `nextToken`)
+const TOKEN_TTL_MS = 24 * 3600 * 1000;
+
+// validationError is the awsJson1_0 ValidationException that AWS answers
+// for a request member outside its modelled constraints ("ValidationError:
+// The input fails to satisfy the constraints specified by an AWS service",
+// HTTP 400, Common Errors of the Step Functions API reference; the SFN model's
+// error shape is ValidationException), in the wording of AWS's validator.
+function validationError(member, value, constraint) {
+  const v = value === undefined || value === null ? 'null' : `'${String(value).slice(0, 64)}'`;
+  return new ApiError('ValidationException', `1 validation error detected: Value ${v} at '${member}' failed to satisfy constraint: ${constraint}`);
+}
+
+// requiredArn checks a required ARN member: present ("Required: Yes"), a
+// string of 1..256 characters (MAX_ARN_LENGTH) → ValidationException; then
+// of the resource's ARN form → InvalidArn ("InvalidArn: The provided Amazon
+// Resource Name (ARN) is not valid.", HTTP 400, in every operation's Errors).
+function requiredArn(req, member, form) {
+  const arn = req[member];
+  if (arn === undefined || arn === null) throw validationError(member, arn, 'Member must not be null');
+  if (typeof arn !== 'string') throw new ApiError('SerializationException', `${member} must be a string`);
+  if (arn.length < 1) throw validationError(member, arn, 'Member must have length greater than or equal to 1');
+  if (arn.length > MAX_ARN_LENGTH) throw validationError(member, arn, `Member must have length less than or equal to ${MAX_ARN_LENGTH}`);
+  if (!form.test(arn)) throw new ApiError('InvalidArn', `Invalid Arn: '${arn}'`);
+  return arn;
+}
+
+// optionalString checks an optional string member's maximum length.
+function optionalString(req, member, max) {
+  const v = req[member];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw new ApiError('SerializationException', `${member} must be a string`);
+  if ([...v].length > max) throw validationError(member, '…', `Member must have length less than or equal to ${max}`);
+  return v;
+}
+
 // ---------------------------------------------------------------------------
 // API errors
 
@@ -386,14 +445,19 @@ class Service {
   // --- executions --------------------------------------------------------
 
   machine(arn) {
-    if (typeof arn !== 'string' || !SM_ARN.test(arn)) throw new ApiError('InvalidArn', `Invalid Arn: '${arn}'`);
+    requiredArn({ stateMachineArn: arn }, 'stateMachineArn', SM_ARN);
+    // "StateMachineDoesNotExist: The specified state machine does not
+    // exist." (HTTP 400; API_StartExecution, API_ListExecutions, Errors)
     const m = this.machines.get(arn);
     if (!m) throw new ApiError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${arn}'`);
     return m;
   }
 
   execution(arn) {
-    if (typeof arn !== 'string' || !EXEC_ARN.test(arn)) throw new ApiError('InvalidArn', `Invalid Arn: '${arn}'`);
+    requiredArn({ executionArn: arn }, 'executionArn', EXEC_ARN);
+    // "ExecutionDoesNotExist: The specified execution does not exist."
+    // (HTTP 400; API_DescribeExecution, API_StopExecution,
+    // API_GetExecutionHistory, Errors)
     const rec = this.executions.get(arn);
     if (!rec) throw new ApiError('ExecutionDoesNotExist', `Execution Does Not Exist: '${arn}'`);
     return rec;
@@ -455,6 +519,9 @@ class Service {
       seq: ++this.seq,
       events: [],
       runtime: null,
+      // EVENTUAL: calls still to answer as if it had not started.
+      listHidden: this.cfg.listExecutionsLag,
+      describeHidden: this.cfg.describeExecutionLag,
     };
     this.executions.set(executionArn, rec);
     this.addEvent(rec, 'ExecutionStarted', {
@@ -547,12 +614,22 @@ class Service {
   }
 
   async stopExecution(req) {
+    // error ≤ 256 and cause ≤ 32768 characters (MAX_STOP_ERROR,
+    // MAX_STOP_CAUSE) → ValidationException, checked before the execution
+    // is looked up (a request invalid in itself is invalid whatever it names).
+    const error = optionalString(req, 'error', MAX_STOP_ERROR);
+    const cause = optionalString(req, 'cause', MAX_STOP_CAUSE);
     const rec = this.execution(req.executionArn);
+    // An execution that already ended: the API reference documents no error
+    // for it (API_StopExecution, Errors: ExecutionDoesNotExist, InvalidArn,
+    // KmsAccessDeniedException, KmsInvalidStateException,
+    // KmsThrottlingException, ValidationException); it is answered with its
+    // stop date and left as it ended (status, error and cause unchanged).
     if (rec.status !== 'RUNNING') return { stopDate: seconds(rec.stopDate || Date.now()) };
     rec.status = 'ABORTED';
     rec.stopDate = Date.now();
-    if (req.error !== undefined && req.error !== null) rec.error = req.error;
-    if (req.cause !== undefined && req.cause !== null) rec.cause = req.cause;
+    if (error !== undefined) rec.error = error;
+    if (cause !== undefined) rec.cause = cause;
     const rt = rec.runtime;
     if (rt && rt.abort) {
       rt.abort();
@@ -742,8 +819,21 @@ class Service {
 
   // --- read APIs ---------------------------------------------------------
 
+  // EVENTUAL: DescribeExecution and ListExecutions are documented as
+  // "This operation is eventually consistent. The results are best effort
+  // and may not reflect very recent updates and changes."
+  // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html,
+  // .../API_ListExecutions.html). With describeExecutionLag /
+  // listExecutionsLag > 0 a newly started execution is not yet visible to
+  // that many calls: DescribeExecution answers ExecutionDoesNotExist, and
+  // ListExecutions leaves it out. StartExecution and StopExecution see it.
+
   describeExecution(req) {
     const rec = this.execution(req.executionArn);
+    if (rec.describeHidden > 0) {
+      rec.describeHidden--;
+      throw new ApiError('ExecutionDoesNotExist', `Execution Does Not Exist: '${rec.executionArn}'`);
+    }
     const out = {
       executionArn: rec.executionArn,
       stateMachineArn: rec.stateMachineArn,
@@ -763,17 +853,41 @@ class Service {
     return out;
   }
 
+  // listExecutions enforces API_ListExecutions
+  // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_ListExecutions.html).
   listExecutions(req) {
+    // "You can specify either a mapRunArn or a stateMachineArn, but not
+    // both." AWS answers a request with neither "ValidationException: Must
+    // provide a StateMachine ARN or MapRun ARN" (as observed from AWS in
+    // cloudquery/cloudquery#7911). No Map Runs are served here: a mapRunArn
+    // names nothing ("ResourceNotFound: Could not find the referenced
+    // resource.", in the operation's Errors).
+    const hasSM = req.stateMachineArn !== undefined && req.stateMachineArn !== null;
+    const hasMR = req.mapRunArn !== undefined && req.mapRunArn !== null;
+    if (hasSM && hasMR) throw new ApiError('ValidationException', 'Must provide a StateMachine ARN or MapRun ARN, not both');
+    if (!hasSM && !hasMR) throw new ApiError('ValidationException', 'Must provide a StateMachine ARN or MapRun ARN');
+    if (hasMR) throw new ApiError('ResourceNotFound', `Resource not found: '${req.mapRunArn}'`);
     const m = this.machine(req.stateMachineArn);
+    // statusFilter: "Valid Values: RUNNING | SUCCEEDED | FAILED | TIMED_OUT |
+    // ABORTED | PENDING_REDRIVE" → ValidationException otherwise.
     if (req.statusFilter !== undefined && req.statusFilter !== null && !STATUSES.includes(req.statusFilter)) {
-      throw new ApiError('ValidationException', `1 validation error detected: Value '${req.statusFilter}' at 'statusFilter' failed to satisfy constraint: Member must satisfy enum value set: [${STATUSES.join(', ')}]`);
+      throw validationError('statusFilter', req.statusFilter, `Member must satisfy enum value set: [${STATUSES.join(', ')}]`);
     }
+    // maxResults: "Valid Range: Minimum value of 0. Maximum value of 1000."
+    // "The default is 100 ... A value of 0 uses the default." (pageSize)
     const max = pageSize(req.maxResults);
-    let list = [...this.executions.values()].filter((r) => r.stateMachineArn === m.arn && (!req.statusFilter || r.status === req.statusFilter));
-    list.sort((a, b) => b.startDate - a.startDate || b.seq - a.seq); // newest first
-    if (req.nextToken) {
-      const c = decodeToken(req.nextToken);
-      if (!c || c.k !== 'exec' || typeof c.d !== 'number' || typeof c.s !== 'number') throw new ApiError('InvalidToken', `Invalid Token: '${req.nextToken}'`);
+    const filter = req.statusFilter || '';
+    const mine = [...this.executions.values()].filter((r) => r.stateMachineArn === m.arn);
+    let list = mine.filter((r) => !(r.listHidden > 0) && (!filter || r.status === filter));
+    for (const r of mine) if (r.listHidden > 0) r.listHidden--;
+    // "Results are sorted by time, with the most recent execution first."
+    list.sort((a, b) => b.startDate - a.startDate || b.seq - a.seq);
+    if (req.nextToken !== undefined && req.nextToken !== null) {
+      // The token must be one this operation issued for the same arguments
+      // ("Keep all other arguments unchanged"), within 24 hours: else
+      // InvalidToken (TOKEN_TTL_MS).
+      const c = checkToken(req.nextToken, 'exec', { m: m.arn, f: filter });
+      if (typeof c.d !== 'number' || typeof c.s !== 'number') throw invalidToken(req.nextToken);
       list = list.filter((r) => r.startDate < c.d || (r.startDate === c.d && r.seq < c.s));
     }
     const page = list.slice(0, max);
@@ -786,25 +900,34 @@ class Service {
     };
     if (list.length > max) {
       const last = page[page.length - 1];
-      out.nextToken = encodeToken({ k: 'exec', d: last.startDate, s: last.seq });
+      out.nextToken = issueToken('exec', { m: m.arn, f: filter, d: last.startDate, s: last.seq });
     }
     return out;
   }
 
+  // getExecutionHistory enforces API_GetExecutionHistory
+  // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_GetExecutionHistory.html):
+  // executionArn required (requiredArn), maxResults 0..1000 (default 100),
+  // "By default, the results are returned in ascending order of the
+  // timeStamp of the events. Use the reverseOrder parameter to get the
+  // latest events first.", includeExecutionData "The default is true.",
+  // and nextToken as for ListExecutions.
   getExecutionHistory(req) {
     const rec = this.execution(req.executionArn);
     const max = pageSize(req.maxResults);
+    const reverse = req.reverseOrder === true;
+    const data = req.includeExecutionData !== false;
     let events = rec.events.map((e) => ({ ...e, timestamp: seconds(e.timestamp) }));
-    if (req.reverseOrder) events.reverse();
-    if (req.includeExecutionData === false) events = events.map(stripData);
+    if (reverse) events.reverse();
+    if (!data) events = events.map(stripData);
     let start = 0;
-    if (req.nextToken) {
-      const c = decodeToken(req.nextToken);
-      if (!c || c.k !== 'hist' || c.a !== rec.executionArn || typeof c.o !== 'number') throw new ApiError('InvalidToken', `Invalid Token: '${req.nextToken}'`);
+    if (req.nextToken !== undefined && req.nextToken !== null) {
+      const c = checkToken(req.nextToken, 'hist', { a: rec.executionArn, r: reverse, i: data });
+      if (typeof c.o !== 'number') throw invalidToken(req.nextToken);
       start = c.o;
     }
     const out = { events: events.slice(start, start + max) };
-    if (start + max < events.length) out.nextToken = encodeToken({ k: 'hist', a: rec.executionArn, o: start + max });
+    if (start + max < events.length) out.nextToken = issueToken('hist', { a: rec.executionArn, r: reverse, i: data, o: start + max });
     return out;
   }
 
@@ -843,8 +966,8 @@ class Service {
     const max = pageSize(req.maxResults);
     let start = 0;
     if (req.nextToken) {
-      const c = decodeToken(req.nextToken);
-      if (!c || c.k !== 'sm' || typeof c.o !== 'number') throw new ApiError('InvalidToken', `Invalid Token: '${req.nextToken}'`);
+      const c = checkToken(req.nextToken, 'sm', {});
+      if (typeof c.o !== 'number') throw invalidToken(req.nextToken);
       start = c.o;
     }
     const out = {
@@ -852,7 +975,7 @@ class Service {
         stateMachineArn: m.arn, name: m.name, type: 'STANDARD', creationDate: seconds(m.creationDate),
       })),
     };
-    if (start + max < all.length) out.nextToken = encodeToken({ k: 'sm', o: start + max });
+    if (start + max < all.length) out.nextToken = issueToken('sm', { o: start + max });
     return out;
   }
 }
@@ -884,21 +1007,37 @@ function stripData(e) {
   return out;
 }
 
+// pageSize: maxResults "Valid Range: Minimum value of 0. Maximum value of
+// 1000.", "The default is 100 ... A value of 0 uses the default."
+// (API_ListExecutions, API_GetExecutionHistory, API_ListStateMachines)
 function pageSize(n) {
   if (n === undefined || n === null || n === 0) return 100;
-  if (!Number.isInteger(n) || n < 0 || n > 1000) {
-    throw new ApiError('ValidationException', `1 validation error detected: Value '${n}' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 1000`);
-  }
+  if (!Number.isInteger(n)) throw new ApiError('SerializationException', `maxResults must be an integer, not ${JSON.stringify(n)}`);
+  if (n < 0) throw validationError('maxResults', n, 'Member must have value greater than or equal to 0');
+  if (n > 1000) throw validationError('maxResults', n, 'Member must have value less than or equal to 1000');
   return n;
 }
 
+// Page tokens carry the operation (k), the arguments they were issued for,
+// and their issue time (t); checkToken answers InvalidToken for anything
+// else: garbage, another operation's or other arguments' token, or one
+// older than TOKEN_TTL_MS.
 const encodeToken = (o) => Buffer.from(JSON.stringify(o)).toString('base64');
+const issueToken = (k, fields) => encodeToken({ k, t: Date.now(), ...fields });
+const invalidToken = (t) => new ApiError('InvalidToken', `Invalid Token: '${String(t).slice(0, 64)}'`);
 function decodeToken(t) {
   try {
     return JSON.parse(Buffer.from(String(t), 'base64').toString('utf8'));
   } catch (_) {
     return null;
   }
+}
+function checkToken(token, kind, args) {
+  const c = typeof token === 'string' && token.length > 0 ? decodeToken(token) : null;
+  if (!c || typeof c !== 'object' || c.k !== kind || typeof c.t !== 'number') throw invalidToken(token);
+  for (const [key, v] of Object.entries(args)) if (c[key] !== v) throw invalidToken(token);
+  if (Date.now() - c.t > TOKEN_TTL_MS) throw invalidToken(token);
+  return c;
 }
 
 // postJSON POSTs a JSON body without a client-side timeout (a Lambda may run

@@ -23,6 +23,7 @@ package lambdalocal
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,10 +31,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/google/uuid"
@@ -49,8 +52,24 @@ const (
 	// integration's Resource, which the local engine sends as FunctionName.
 	OptimizedInvokeResource = "arn:aws:states:::lambda:invoke"
 
-	// maxPayload is Lambda's synchronous request payload limit.
-	maxPayload = 6 << 20
+	// maxPayload and maxEventPayload: "The maximum payload size is 6 MB for
+	// synchronous invocations and 1 MB for asynchronous invocations."
+	// (Invoke's Payload, API_Invoke; the aws-sdk-go-v2 lambda model
+	// v1.116.0 states the same). Larger: RequestTooLargeException, 413
+	// ("The request payload exceeded the Invoke request body JSON input
+	// quota", API_Invoke Errors).
+	maxPayload      = 6 << 20
+	maxEventPayload = 1 << 20
+	// maxFunctionName, maxNameOnly, maxQualifier: FunctionName "Length: 1 -
+	// 170", "If you specify only the function name, it is limited to 64
+	// characters in length"; Qualifier "Length: 1 - 128" (API_Invoke; the
+	// model's constraints as the AWS SDK for Android 2.16.13 lists them).
+	maxFunctionName = 170
+	maxNameOnly     = 64
+	maxQualifier    = 128
+	// maxClientContext: "Up to 3,583 bytes of base64-encoded data about the
+	// invoking client" (API_Invoke, ClientContext).
+	maxClientContext = 3583
 )
 
 type invoker func(req *messages.InvokeRequest) *messages.InvokeResponse
@@ -156,9 +175,13 @@ func (s *Server) Start(addr string) (endpoint string, shutdown func(context.Cont
 // "ACCOUNT:function:NAME[:QUALIFIER]" or
 // "arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]" (any partition).
 // It reports false for anything else, including the Step Functions
-// integration ARN.
+// integration ARN, and for a name longer than 64 characters.
+//
+// The forms are Invoke's "Name formats" and its FunctionName pattern
+// (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?
+// (API_Invoke); see functionNamePattern.
 func ResolveFunctionName(s string) (string, bool) {
-	if s == "" {
+	if s == "" || len(s) > maxFunctionName || !functionNamePattern.MatchString(s) {
 		return "", false
 	}
 	parts := strings.Split(s, ":")
@@ -179,16 +202,17 @@ func ResolveFunctionName(s string) (string, bool) {
 		return "", false
 	}
 	name := parts[0]
-	if name == "" || len(name) > 140 {
+	if name == "" || len(name) > maxNameOnly {
 		return "", false
-	}
-	for _, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return "", false
-		}
 	}
 	return name, true
 }
+
+// functionNamePattern is Invoke's FunctionName pattern (API_Invoke), whole.
+var functionNamePattern = regexp.MustCompile(`^(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?$`)
+
+// qualifierPattern is Invoke's Qualifier pattern, (|[a-zA-Z0-9$_-]+) (API_Invoke).
+var qualifierPattern = regexp.MustCompile(`^[a-zA-Z0-9$_-]*$`)
 
 // Invoke calls a registered function directly (no HTTP), with the same
 // semantics as the endpoint. A function error is reported in the result, not
@@ -320,6 +344,12 @@ type optimizedRequest struct {
 	LogType        string          `json:"LogType"`
 }
 
+// handleInvoke serves Invoke as the Lambda API reference documents it
+// (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html), for the
+// SDK's request (FunctionName in the path; X-Amz-Invocation-Type,
+// X-Amz-Log-Type, X-Amz-Client-Context headers; Qualifier query parameter)
+// and for the Step Functions optimized integration's Parameters. Each check
+// cites its rule; validation errors come before the function is looked up.
 func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxPayload+1))
@@ -332,6 +362,9 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	invocationType := r.Header.Get("X-Amz-Invocation-Type")
+	logType := r.Header.Get("X-Amz-Log-Type")
+	clientContext := r.Header.Get("X-Amz-Client-Context")
+	qualifier, hasQualifier := r.URL.Query().Get("Qualifier"), r.URL.Query().Has("Qualifier")
 	optimized := name == OptimizedInvokeResource
 	if optimized {
 		var req optimizedRequest
@@ -341,37 +374,123 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		name = req.FunctionName
-		if req.Qualifier != "" && !strings.Contains(strings.TrimPrefix(name, "arn:"), ":") {
-			name += ":" + req.Qualifier
-		}
 		body = req.Payload
 		if req.InvocationType != "" {
 			invocationType = req.InvocationType
+		}
+		if req.LogType != "" {
+			logType = req.LogType
+		}
+		if req.ClientContext != "" {
+			clientContext = req.ClientContext
+		}
+		if req.Qualifier != "" {
+			qualifier, hasQualifier = req.Qualifier, true
 		}
 	} else if strings.HasPrefix(name, "arn:aws:states:::") {
 		writeAPIError(w, http.StatusBadRequest, "InvalidParameterValueException",
 			"the local Lambda endpoint only unwraps "+OptimizedInvokeResource+", not "+name)
 		return
 	}
-	fname, ok := ResolveFunctionName(name)
-	if !ok {
-		writeAPIError(w, http.StatusBadRequest, "InvalidParameterValueException", "invalid function name: "+name)
+
+	// FunctionName: 1..170 characters and Invoke's pattern, else
+	// ValidationException (AWS's request validator; its answer to a
+	// constraint violation is "x-amzn-ErrorType: ValidationException", HTTP
+	// 400, "1 validation error detected: Value ... failed to satisfy
+	// constraint: ...", as observed for InvocationType in ex-aws/ex_aws#442).
+	if n := utf8.RuneCountInString(name); n < 1 || n > maxFunctionName {
+		writeValidation(w, name, "functionName", fmt.Sprintf("Member must have length less than or equal to %d", maxFunctionName))
 		return
 	}
-	s.mu.RLock()
-	f := s.funcs[fname]
-	s.mu.RUnlock()
-	if f == nil {
-		writeAPIError(w, http.StatusNotFound, "ResourceNotFoundException", "Function not found: "+s.arn(fname))
+	if !functionNamePattern.MatchString(name) {
+		writeValidation(w, name, "functionName", "Member must satisfy regular expression pattern: "+functionNamePattern.String())
 		return
+	}
+	// Qualifier: 1..128 characters of [a-zA-Z0-9$_-].
+	if hasQualifier {
+		if n := utf8.RuneCountInString(qualifier); n < 1 || n > maxQualifier {
+			writeValidation(w, qualifier, "qualifier", fmt.Sprintf("Member must have length between 1 and %d", maxQualifier))
+			return
+		}
+		if !qualifierPattern.MatchString(qualifier) {
+			writeValidation(w, qualifier, "qualifier", "Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)")
+			return
+		}
+	}
+	// InvocationType: "Valid Values: Event | RequestResponse | DryRun".
+	switch invocationType {
+	case "", "RequestResponse", "Event", "DryRun":
+	default:
+		writeValidation(w, invocationType, "invocationType", "Member must satisfy enum value set: [DryRun, RequestResponse, Event]")
+		return
+	}
+	// LogType: "Valid Values: None | Tail".
+	switch logType {
+	case "", "None", "Tail":
+	default:
+		writeValidation(w, logType, "logType", "Member must satisfy enum value set: [None, Tail]")
+		return
+	}
+	// ClientContext: up to 3583 bytes of base64 data; "InvalidRequestContentException:
+	// The request body could not be parsed as JSON, or a request header is
+	// invalid." (HTTP 400, API_Invoke Errors)
+	if clientContext != "" {
+		if _, err := base64.StdEncoding.DecodeString(clientContext); err != nil || len(clientContext) > maxClientContext {
+			writeAPIError(w, http.StatusBadRequest, "InvalidRequestContentException", "Client context must be a valid Base64-encoded JSON object of at most 3583 bytes")
+			return
+		}
+	}
+	// Payload: JSON ("The JSON that you want to provide to your Lambda
+	// function as input"), else InvalidRequestContentException ("The request
+	// body could not be parsed as JSON"); an empty payload is "{}".
+	if len(bytes.TrimSpace(body)) > 0 && !json.Valid(body) {
+		writeAPIError(w, http.StatusBadRequest, "InvalidRequestContentException", "Could not parse request body into json: the payload is not valid JSON")
+		return
+	}
+	// An asynchronous invocation's payload: at most 1 MB (maxEventPayload).
+	if invocationType == "Event" && len(body) > maxEventPayload {
+		writeAPIError(w, http.StatusRequestEntityTooLarge, "RequestTooLargeException", "Request must be smaller than 1048576 bytes for the InvokeFunction operation with InvocationType Event")
+		return
+	}
+	if optimized && len(body) > maxPayload {
+		writeAPIError(w, http.StatusRequestEntityTooLarge, "RequestTooLargeException", "Request must be smaller than 6291456 bytes for the InvokeFunction operation")
+		return
+	}
+
+	// An unknown function, or a name no function can have (longer than 64
+	// characters): "ResourceNotFoundException: The resource specified in the
+	// request does not exist." (HTTP 404, API_Invoke Errors)
+	fname, ok := ResolveFunctionName(name)
+	var f *function
+	if ok {
+		s.mu.RLock()
+		f = s.funcs[fname]
+		s.mu.RUnlock()
+	}
+	if f == nil {
+		shown := name
+		if ok {
+			shown = s.arn(fname)
+		}
+		writeAPIError(w, http.StatusNotFound, "ResourceNotFoundException", "Function not found: "+shown)
+		return
+	}
+	// The ARN the function sees as InvokedFunctionArn: the full ARN (in this
+	// server's region and account for a name or partial ARN), with the
+	// qualifier the request gave.
+	tail := name
+	if i := strings.Index(tail, "function:"); i >= 0 {
+		tail = tail[i+len("function:"):]
 	}
 	invokedArn := name
-	if !strings.HasPrefix(invokedArn, "arn:") {
-		invokedArn = s.arn(name)
+	if !strings.HasPrefix(name, "arn:") {
+		invokedArn = s.arn(tail)
+	}
+	if hasQualifier && !strings.Contains(tail, ":") {
+		invokedArn += ":" + qualifier
 	}
 
 	switch invocationType {
-	case "", "RequestResponse":
 	case "Event":
 		go s.run(f, invokedArn, body)
 		if optimized {
@@ -384,9 +503,6 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) {
 	case "DryRun":
 		w.WriteHeader(http.StatusNoContent)
 		return
-	default:
-		writeAPIError(w, http.StatusBadRequest, "InvalidParameterValueException", "unsupported InvocationType: "+invocationType)
-		return
 	}
 
 	res := s.run(f, invokedArn, body)
@@ -398,6 +514,10 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Amz-Executed-Version", "$LATEST")
 	h.Set("x-amzn-RequestId", res.RequestID)
+	// "FunctionError: If present, indicates that an error occurred during
+	// function execution. Details about the error are included in the
+	// response payload." (API_Invoke, X-Amz-Function-Error); the payload is
+	// the runtime's {"errorMessage", "errorType"} document, HTTP 200.
 	if res.FunctionError != "" {
 		h.Set("X-Amz-Function-Error", res.FunctionError)
 	}
@@ -442,6 +562,16 @@ func writeOptimized(w http.ResponseWriter, reqID string, status int, payload jso
 	w.Header().Set("x-amzn-RequestId", reqID)
 	w.WriteHeader(http.StatusOK)
 	_ = json.NewEncoder(w).Encode(out)
+}
+
+// writeValidation writes the ValidationException AWS's request validator
+// answers for a member outside its constraints.
+func writeValidation(w http.ResponseWriter, value, member, constraint string) {
+	if len(value) > 64 {
+		value = value[:64] + "…"
+	}
+	writeAPIError(w, http.StatusBadRequest, "ValidationException",
+		fmt.Sprintf("1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: %s", value, member, constraint))
 }
 
 // writeAPIError writes a Lambda API (restJson1) error.

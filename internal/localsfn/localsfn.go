@@ -113,6 +113,14 @@ type Config struct {
 	// (the oldest are dropped; 0: the service's default, 1000), so a
 	// long-lived local stack's memory and state file stay bounded.
 	RetainFinished int
+	// ListExecutionsLag and DescribeExecutionLag model what the Step
+	// Functions API reference documents as eventually consistent
+	// (ListExecutions, DescribeExecution: "The results are best effort and
+	// may not reflect very recent updates and changes"): a newly started
+	// execution is left out of that many ListExecutions calls of its state
+	// machine, and DescribeExecution answers ExecutionDoesNotExist for it that
+	// many times. 0 (the local stack's setting) is read-your-writes.
+	ListExecutionsLag, DescribeExecutionLag int
 	// Log receives the service's output: one JSON object per line. Nil
 	// discards it.
 	Log io.Writer
@@ -132,6 +140,9 @@ type fileConfig struct {
 	StateFile      string         `json:"stateFile,omitempty"`
 	TaskInvoker    string         `json:"taskInvoker,omitempty"`
 	RetainFinished int            `json:"retainFinished,omitempty"`
+
+	ListExecutionsLag    int `json:"listExecutionsLag,omitempty"`
+	DescribeExecutionLag int `json:"describeExecutionLag,omitempty"`
 }
 
 // Service is a running (or stopped) local Step Functions service.
@@ -219,6 +230,9 @@ func (s *Service) start(ctx context.Context) error {
 		StateFile:      cfg.StateFile,
 		TaskInvoker:    cfg.TaskInvoker,
 		RetainFinished: cfg.RetainFinished,
+
+		ListExecutionsLag:    cfg.ListExecutionsLag,
+		DescribeExecutionLag: cfg.DescribeExecutionLag,
 	}
 	if fc.StateFile != "" {
 		if fc.StateFile, err = filepath.Abs(fc.StateFile); err != nil {

@@ -160,6 +160,7 @@ func testConfig() localsfn.Config {
 			testMachine("listing"),
 			slowRetryMachine(),
 			{Name: "hold", DefinitionFile: "internal/localsfn/testdata/hold.asl.json"},
+			{Name: "paging", Definition: json.RawMessage(`{"StartAt":"Done","States":{"Done":{"Type":"Succeed"}}}`)},
 			{
 				Name:           "fanout",
 				DefinitionFile: "internal/localsfn/testdata/fanout.asl.json",
@@ -717,7 +718,7 @@ func TestStateMachines(t *testing.T) {
 	for _, m := range ls.StateMachines {
 		names = append(names, aws.ToString(m.Name))
 	}
-	if !reflect.DeepEqual(names, []string{"fanout", "hold", "listing", "slowretry", "workflow"}) {
+	if !reflect.DeepEqual(names, []string{"fanout", "hold", "listing", "paging", "slowretry", "workflow"}) {
 		t.Fatalf("state machines %+v", ls.StateMachines)
 	}
 	d, err := client.DescribeStateMachine(ctx, &sfn.DescribeStateMachineInput{StateMachineArn: aws.String(shared.StateMachineArn("workflow"))})

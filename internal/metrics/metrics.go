@@ -46,6 +46,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -167,28 +168,100 @@ func (e *Emitter) WithClock(now func() time.Time) *Emitter {
 	return &Emitter{log: e.log, now: now}
 }
 
-// Emit writes one record. Records without values are dropped.
+// EMF limits the emitter keeps to (emf_spec_test.go cites each rule).
+const (
+	// maxMetricsPerLine: a directive's Metrics "MUST NOT contain more than
+	// 100 MetricDefinition objects" (EMF specification).
+	maxMetricsPerLine = 100
+	// maxDimensionsPerSet: a metric has at most 30 dimensions (CloudWatch
+	// API, Dimension; the EMF specification's DimensionSet limit).
+	maxDimensionsPerSet = 30
+	// maxNameLength: namespace, dimension and metric names of 1..255
+	// characters (the EMF specification's JSON schema).
+	maxNameLength = 255
+	// maxDimensionValue: a dimension value of 1..1024 ASCII characters, not
+	// all white space, without control characters (CloudWatch API, Dimension).
+	maxDimensionValue = 1024
+)
+
+// validUnits are the CloudWatch units (CloudWatch API, MetricDatum; the EMF
+// specification's Unit pattern).
+var validUnits = map[string]bool{
+	"Seconds": true, "Microseconds": true, "Milliseconds": true, "Bytes": true, "Kilobytes": true,
+	"Megabytes": true, "Gigabytes": true, "Terabytes": true, "Bits": true, "Kilobits": true,
+	"Megabits": true, "Gigabits": true, "Terabits": true, "Percent": true, "Count": true,
+	"Bytes/Second": true, "Kilobytes/Second": true, "Megabytes/Second": true, "Gigabytes/Second": true,
+	"Terabytes/Second": true, "Bits/Second": true, "Kilobits/Second": true, "Megabits/Second": true,
+	"Gigabits/Second": true, "Terabits/Second": true, "Count/Second": true, "None": true,
+}
+
+// reserved are the root members of every line besides the record's own: the
+// log/slog fields and the EMF metadata. A dimension, value or property of
+// that name would repeat the member.
+var reserved = map[string]bool{slog.TimeKey: true, slog.LevelKey: true, slog.MessageKey: true, "_aws": true}
+
+// Emit writes one record. Records without values are dropped. So that every
+// line is valid EMF whatever the caller passes, Emit drops values that are
+// not finite numbers, names that are empty, too long or would repeat a root
+// member (the first of duplicates stays), and properties that would shadow a
+// dimension or value; replaces an unknown unit with None and an invalid
+// dimension value with a valid one (dimensionValue); keeps at most 30
+// dimensions per set; and writes more than 100 values as several lines.
 func (e *Emitter) Emit(ctx context.Context, r Record) {
 	if e == nil || len(r.Values) == 0 {
 		return
 	}
+	taken := map[string]bool{}
+	dimensions := map[string]string{}
+	for _, k := range sortedKeys(r.Dimensions) {
+		if validName(k) && !reserved[k] {
+			dimensions[k] = dimensionValue(r.Dimensions[k])
+			taken[k] = true
+		}
+	}
+	var values []Value
+	for _, v := range r.Values {
+		if !validName(v.Name) || reserved[v.Name] || taken[v.Name] || math.IsNaN(v.Value) || math.IsInf(v.Value, 0) {
+			continue
+		}
+		if v.Unit == "" {
+			v.Unit = UnitCount
+		} else if !validUnits[v.Unit] {
+			v.Unit = "None"
+		}
+		taken[v.Name] = true
+		values = append(values, v)
+	}
+	if len(values) == 0 {
+		return
+	}
 	sets := r.DimensionSets
 	if sets == nil {
-		names := make([]string, 0, len(r.Dimensions))
-		for k := range r.Dimensions {
-			names = append(names, k)
-		}
-		sort.Strings(names)
+		names := sortedKeys(dimensions)
 		sets = [][]string{names}
 	}
-	defs := make([]metricDefinition, 0, len(r.Values))
-	attrs := make([]slog.Attr, 0, 1+len(r.Dimensions)+len(r.Values)+len(r.Properties))
-	for _, v := range r.Values {
-		unit := v.Unit
-		if unit == "" {
-			unit = UnitCount
+	var kept [][]string
+	for _, set := range sets {
+		ks := []string{} // an empty set is [], not null
+		for _, k := range set {
+			if _, ok := dimensions[k]; ok && len(ks) < maxDimensionsPerSet {
+				ks = append(ks, k)
+			}
 		}
-		defs = append(defs, metricDefinition{Name: v.Name, Unit: unit})
+		kept = append(kept, ks)
+	}
+	for len(values) > 0 {
+		n := min(len(values), maxMetricsPerLine)
+		e.emit(ctx, kept, dimensions, values[:n], r.Properties, taken)
+		values = values[n:]
+	}
+}
+
+func (e *Emitter) emit(ctx context.Context, sets [][]string, dimensions map[string]string, values []Value, properties map[string]any, taken map[string]bool) {
+	defs := make([]metricDefinition, 0, len(values))
+	attrs := make([]slog.Attr, 0, 1+len(dimensions)+len(values)+len(properties))
+	for _, v := range values {
+		defs = append(defs, metricDefinition{Name: v.Name, Unit: v.Unit})
 	}
 	attrs = append(attrs, slog.Any("_aws", metadata{
 		Timestamp: e.now().UnixMilli(),
@@ -198,17 +271,19 @@ func (e *Emitter) Emit(ctx context.Context, r Record) {
 			Metrics:    defs,
 		}},
 	}))
-	for _, k := range sortedKeys(r.Dimensions) {
-		attrs = append(attrs, slog.String(k, r.Dimensions[k]))
+	for _, k := range sortedKeys(dimensions) {
+		attrs = append(attrs, slog.String(k, dimensions[k]))
 	}
-	for _, v := range r.Values {
+	for _, v := range values {
 		attrs = append(attrs, slog.Float64(v.Name, v.Value))
 	}
-	for _, k := range sortedKeys(r.Properties) {
-		attrs = append(attrs, slog.Any(k, r.Properties[k]))
+	for _, k := range sortedKeys(properties) {
+		if !taken[k] && !reserved[k] {
+			attrs = append(attrs, slog.Any(k, properties[k]))
+		}
 	}
 	msg := "metric"
-	for i, v := range r.Values {
+	for i, v := range values {
 		if i == 0 {
 			msg += " " + v.Name
 		} else {
@@ -216,6 +291,40 @@ func (e *Emitter) Emit(ctx context.Context, r Record) {
 		}
 	}
 	e.log.LogAttrs(ctx, slog.LevelInfo, msg, attrs...)
+}
+
+// validName: 1..255 characters, ASCII without control characters, not
+// starting with ':' (CloudWatch API, Dimension).
+func validName(s string) bool {
+	if s == "" || len(s) > maxNameLength || s[0] == ':' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// dimensionValue makes v a valid dimension value: characters outside
+// printable ASCII become '?', at most 1024 of them are kept, and a value
+// that is empty or only white space becomes "none".
+func dimensionValue(v string) string {
+	b := make([]byte, 0, len(v))
+	for _, r := range v {
+		if len(b) == maxDimensionValue {
+			break
+		}
+		if r < 0x20 || r > 0x7e {
+			r = '?'
+		}
+		b = append(b, byte(r))
+	}
+	if strings.TrimSpace(string(b)) == "" {
+		return "none"
+	}
+	return string(b)
 }
 
 // StopRequested records an accepted stop (force selects the mode).

@@ -172,8 +172,21 @@ func (s *SFN) Stop(ctx context.Context, ref domain.WorkflowRef, cause string) er
 	return classify("StopExecution "+ref.ExecutionName, err)
 }
 
+// DescribeGrace is how long after an execution's recorded start a
+// DescribeExecution answer ExecutionDoesNotExist is taken for a stale read
+// rather than for a missing execution. The Step Functions API reference
+// documents DescribeExecution as "eventually consistent. The results are
+// best effort and may not reflect very recent updates and changes"
+// (https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html),
+// and documents no bound: a reconciler pass that calls IsRunning right after
+// the API started a workflow must not conclude that it is gone and start the
+// next attempt beside it.
+const DescribeGrace = 5 * time.Minute
+
 // IsRunning reports whether the referenced execution is still running; an
-// execution that does not exist is not.
+// execution that does not exist is not, unless it was started less than
+// DescribeGrace ago (DescribeExecution is eventually consistent: a newly
+// started execution may not be found yet).
 func (s *SFN) IsRunning(ctx context.Context, ref domain.WorkflowRef) (bool, error) {
 	arn := ref.ExecutionArn
 	if arn == "" {
@@ -187,7 +200,7 @@ func (s *SFN) IsRunning(ctx context.Context, ref domain.WorkflowRef) (bool, erro
 	var missing *types.ExecutionDoesNotExist
 	switch {
 	case errors.As(err, &missing):
-		return false, nil
+		return !ref.StartedAt.IsZero() && s.now().Sub(ref.StartedAt) < DescribeGrace, nil
 	case err != nil:
 		return false, classify("DescribeExecution "+ref.ExecutionName, err)
 	}

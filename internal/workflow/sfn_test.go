@@ -287,3 +287,33 @@ func TestRecorder(t *testing.T) {
 		t.Fatal("Reset kept records")
 	}
 }
+
+// DescribeExecution is eventually consistent (API_DescribeExecution: "The
+// results are best effort and may not reflect very recent updates and
+// changes"): ExecutionDoesNotExist for an execution started less than
+// DescribeGrace ago is a stale read, so it counts as running; for one
+// started earlier, or with no recorded start, it is gone.
+func TestIsRunningMissingExecution(t *testing.T) {
+	_, s := newFake(t, func(string, map[string]any) (int, string) {
+		return 400, `{"__type":"ExecutionDoesNotExist","message":"Execution Does Not Exist"}`
+	})
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	s.now = func() time.Time { return now }
+	ref := domain.WorkflowRef{Kind: domain.WorkflowSuspend, Generation: 8, ExecutionName: "p1-g8-suspend"}
+	for _, tc := range []struct {
+		started time.Time
+		want    bool
+	}{
+		{now, true},
+		{now.Add(-DescribeGrace + time.Second), true},
+		{now.Add(-DescribeGrace), false},
+		{now.Add(-time.Hour), false},
+		{time.Time{}, false},
+	} {
+		ref.StartedAt = tc.started
+		running, err := s.IsRunning(context.Background(), ref)
+		if err != nil || running != tc.want {
+			t.Errorf("started %v before: IsRunning = %v, %v; want %v", now.Sub(tc.started), running, err, tc.want)
+		}
+	}
+}
