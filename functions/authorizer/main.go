@@ -27,49 +27,26 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/sluicehq/sluice/internal/auth"
-	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/awswire"
 )
 
 func main() {
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	handler, err := setup(context.Background(), logger)
+	awsCfg, err := config.LoadDefaultConfig(context.Background())
+	if err != nil {
+		logger.Error("authorizer: loading the AWS configuration", "error", err.Error())
+		os.Exit(1)
+	}
+	handler, err := awswire.Authorizer(os.Getenv, awsCfg, logger)
 	if err != nil {
 		logger.Error("authorizer: configuration", "error", err.Error())
 		os.Exit(1)
 	}
 	lambda.Start(handler.Handle)
-}
-
-// setup creates the clients once per execution environment.
-func setup(ctx context.Context, logger *slog.Logger) (*auth.APIGatewayAuthorizer, error) {
-	cfg, err := auth.ConfigFromEnv(os.Getenv)
-	if err != nil {
-		return nil, err
-	}
-	var keys auth.KeyLookup
-	if !cfg.Disabled {
-		table := os.Getenv("SLUICE_TABLE")
-		if table == "" {
-			return nil, errors.New("SLUICE_TABLE is not set")
-		}
-		awsCfg, err := config.LoadDefaultConfig(ctx)
-		if err != nil {
-			return nil, err
-		}
-		keys = store.NewDynamo(dynamodb.NewFromConfig(awsCfg), table, store.WithLogger(logger))
-	}
-	v, err := auth.NewVerifier(cfg, keys, logger)
-	if err != nil {
-		return nil, err
-	}
-	return auth.NewAPIGatewayAuthorizer(v, logger), nil
 }

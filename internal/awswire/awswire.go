@@ -1,5 +1,6 @@
-// Package awswire builds the production clients of the workflow-side Lambdas
-// (steps, reconciler) from the environment, once per execution environment.
+// Package awswire builds the production clients and handlers of every Lambda
+// (api, authorizer, steps, reconciler) from the environment, once per
+// execution environment, so that each functions/<name>/main.go only wires.
 // It is the edge where real AWS clients meet the small interfaces of the rest.
 package awswire
 
