@@ -277,19 +277,51 @@ func (h *Handler) listPipelines(ctx context.Context, c *call) (Response, error) 
 	if err != nil {
 		return Response{}, err
 	}
-	out := make([]json.RawMessage, 0, len(records))
-	for _, p := range records {
-		v, err := view(p, sel)
-		if err != nil {
+	out, fit, err := viewsWithin(records, sel, MaxListBytes)
+	if err != nil {
+		return Response{}, err
+	}
+	if fit < len(records) {
+		// Too large for one answer (Lambda's response limit): a shorter page,
+		// read again so that its next-page token is the store's own.
+		if records, next, err = h.store.List(ctx, token, fit); err != nil {
 			return Response{}, err
 		}
-		out = append(out, v)
+		if out, _, err = viewsWithin(records, sel, MaxListBytes); err != nil {
+			return Response{}, err
+		}
 	}
 	resp, err := jsonResponse(http.StatusOK, out)
 	if err == nil && next != "" {
 		resp.Header.Set(NextPageHeader, next)
 	}
 	return resp, err
+}
+
+// MaxListBytes bounds the records of one list answer. Lambda's response
+// payload limit is 6 MB for the whole proxy response, in which the body is a
+// JSON string (escaping grows it): a page stops before its records pass 3 MiB
+// and says where the next one starts (X-Next-Page-Token), even when the
+// caller asked for more records or for no limit.
+const MaxListBytes = 3 << 20
+
+// viewsWithin renders records until the next one would pass budget bytes
+// (at least one); fit is how many were rendered.
+func viewsWithin(records []domain.Pipeline, sel domain.Selector, budget int) (out []json.RawMessage, fit int, err error) {
+	out = make([]json.RawMessage, 0, len(records))
+	total := 0
+	for _, p := range records {
+		v, err := view(p, sel)
+		if err != nil {
+			return nil, 0, err
+		}
+		if len(out) > 0 && total+len(v) > budget {
+			break
+		}
+		total += len(v) + 1
+		out = append(out, v)
+	}
+	return out, len(out), nil
 }
 
 func (h *Handler) getPipeline(ctx context.Context, c *call) (Response, error) {

@@ -510,3 +510,42 @@ func TestPanicAfterWrite(t *testing.T) {
 		t.Fatal("the panic was not logged")
 	}
 }
+
+// A list answer stays within Lambda's response limit whatever the records
+// hold: pipelines with programs at the size limit come in several pages
+// (X-Next-Page-Token), and selector=status (no program fields) in one.
+func TestListStaysWithinTheResponseLimit(t *testing.T) {
+	e := newEnv(t)
+	program := strings.Repeat("x", domain.MaxProgramBytes-100)
+	const n = 20 // 20 × ~192 KiB ≈ 3.75 MiB > MaxListBytes
+	for i := range n {
+		body := fmt.Sprintf(`{"name":"big%02d","program_code":%q}`, i, program)
+		if r := e.do(http.MethodPost, "/v0/pipelines", []byte(body)); r.status != 201 {
+			t.Fatalf("create: %d %s", r.status, r.body)
+		}
+	}
+	seen, pages, token := 0, 0, ""
+	for {
+		u := "/v0/pipelines"
+		if token != "" {
+			u += "?page_token=" + token
+		}
+		r := e.do(http.MethodGet, u, nil)
+		if r.status != 200 || len(r.body) > MaxListBytes+1024 {
+			t.Fatalf("page %d: %d, %d bytes", pages, r.status, len(r.body))
+		}
+		list, _ := r.json(t).([]any)
+		seen += len(list)
+		pages++
+		if token = r.header.Get(NextPageHeader); token == "" {
+			break
+		}
+	}
+	if seen != n || pages < 2 {
+		t.Fatalf("%d pipelines in %d pages, want %d in at least 2", seen, pages, n)
+	}
+	r := e.do(http.MethodGet, "/v0/pipelines?selector=status", nil)
+	if list, _ := r.json(t).([]any); len(list) != n || r.header.Get(NextPageHeader) != "" {
+		t.Fatalf("selector=status: %d records, next %q", len(list), r.header.Get(NextPageHeader))
+	}
+}
