@@ -4,7 +4,7 @@
 // (DynamoDB Local in memory, the local Step Functions service running the
 // real statemachine/*.asl.json with production timings: no Wait or Retry
 // overrides, the step Lambdas behind the local Invoke endpoint, the API over
-// HTTP with an API key) with FakeCompute as its compute driver, so the
+// HTTP with an API key) with InstantCompute as its compute driver, so the
 // figures are the control plane's own: a fake runtime is ready at once and
 // checkpoints instantly. What each figure measures is written beside it in
 // Results (and in the README, "Measured figures").
@@ -133,13 +133,13 @@ type Results struct {
 // env is a running local stack with its fake compute and an HTTP client.
 type env struct {
 	stack *localstack.Stack
-	fake  *FakeCompute
+	fake  *InstantCompute
 	http  *http.Client
 	log   io.Writer
 }
 
 func startEnv(ctx context.Context, opts Options) (*env, error) {
-	fake, err := NewFakeCompute()
+	fake, err := NewInstantCompute()
 	if err != nil {
 		return nil, err
 	}

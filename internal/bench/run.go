@@ -16,7 +16,7 @@ import (
 // Setup describes the stack the figures come from.
 const Setup = "local stack: DynamoDB Local (in memory) + the local Step Functions service running statemachine/*.asl.json " +
 	"with production timings (no Wait/Retry overrides) + the step Lambdas behind the local Invoke endpoint + the API on 127.0.0.1 " +
-	"with API-key auth (every request verified); compute: FakeCompute (in-process runtimes, ready at once, instant checkpoint); " +
+	"with API-key auth (every request verified); compute: InstantCompute (in-process runtimes, ready at once, instant checkpoint); " +
 	"reconciler off; client and server on the same machine"
 
 // Run takes every measurement. A part that fails is recorded in

@@ -17,7 +17,7 @@ import (
 	"github.com/sluicehq/sluice/internal/domain"
 	"github.com/sluicehq/sluice/internal/runtimeclient"
 	"github.com/sluicehq/sluice/internal/store"
-	"github.com/sluicehq/sluice/internal/workflow"
+	"github.com/sluicehq/sluice/internal/workflow/workflowtest"
 )
 
 // stubRuntime answers forwarded actions without a network; the runtime of
@@ -118,7 +118,7 @@ func fuzzHandler(t testing.TB) (*Handler, string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(Config{Store: ms, Starter: workflow.NewRecorder(), Verifier: v, Logger: quiet,
+	h, err := New(Config{Store: ms, Starter: workflowtest.NewRecorder(), Verifier: v, Logger: quiet,
 		Runtimes: func(location string) (Runtime, error) {
 			return stubRuntime{unavailable: strings.Contains(location, "flaky")}, nil
 		}})

@@ -32,6 +32,7 @@ import (
 	"github.com/sluicehq/sluice/internal/dynamolocal"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/workflow"
+	"github.com/sluicehq/sluice/internal/workflow/workflowtest"
 )
 
 // ---- the OpenAPI document, loaded once ----
@@ -194,8 +195,8 @@ type env struct {
 	client   *dynamodb.Client
 	table    string
 	store    *store.Dynamo
-	rec      *workflow.Recorder
-	setupRec *workflow.Recorder
+	rec      *workflowtest.Recorder
+	setupRec *workflowtest.Recorder
 	runtime  *fakeRuntime
 	handler  *Handler
 	srv      *httptest.Server
@@ -211,7 +212,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	client, table := dynamolocal.NewPipelinesTable(t)
 	e := &env{t: t, ctx: context.Background(), client: client, table: table,
-		rec: workflow.NewRecorder(), setupRec: workflow.NewRecorder(), logs: &testkit.SyncBuffer{}}
+		rec: workflowtest.NewRecorder(), setupRec: workflowtest.NewRecorder(), logs: &testkit.SyncBuffer{}}
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.store = store.NewDynamo(client, table, store.WithLogger(logger))
 	var err error
@@ -534,8 +535,8 @@ func (e *env) snapshot() string {
 }
 
 // startsOf is what the test's recorder was asked to start for a pipeline.
-func (e *env) startsOf(name string) []workflow.StartCall {
-	var out []workflow.StartCall
+func (e *env) startsOf(name string) []workflowtest.StartCall {
+	var out []workflowtest.StartCall
 	for _, c := range e.rec.Executions() {
 		if c.Pipeline == name {
 			out = append(out, c)
@@ -544,8 +545,8 @@ func (e *env) startsOf(name string) []workflow.StartCall {
 	return out
 }
 
-func (e *env) stopsOf(name string) []workflow.StopCall {
-	var out []workflow.StopCall
+func (e *env) stopsOf(name string) []workflowtest.StopCall {
+	var out []workflowtest.StopCall
 	for _, c := range e.rec.Stops() {
 		if executionOf(c.Ref.ExecutionName, name) {
 			out = append(out, c)

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sluicehq/sluice/internal/workflow"
+	"github.com/sluicehq/sluice/internal/workflow/workflowtest"
 )
 
 // captureTB records the failures checkResponse reports instead of failing.
@@ -56,7 +56,7 @@ func TestOpenAPIValidatorBites(t *testing.T) {
 // and methods.
 func TestOpenAPICoversRoutes(t *testing.T) {
 	doc, _ := loadDoc(t)
-	h, err := New(Config{Store: &failingStore{}, Starter: workflow.NewRecorder()})
+	h, err := New(Config{Store: &failingStore{}, Starter: workflowtest.NewRecorder()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -375,7 +375,7 @@ func (r *Reconciler) converge(ctx context.Context, p domain.Pipeline, forced boo
 }
 
 // executionStatuser is implemented by workflow services that can describe an
-// execution's status (workflow.SFN and workflow.Recorder do).
+// execution's status (workflow.SFN and the tests' workflowtest.Recorder do).
 type executionStatuser interface {
 	Status(ctx context.Context, ref domain.WorkflowRef) (string, error)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/sluicehq/sluice/internal/steps"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/workflow"
+	"github.com/sluicehq/sluice/internal/workflow/workflowtest"
 )
 
 func TestMain(m *testing.M) { dynamolocal.RunTests(m) }
@@ -70,7 +71,7 @@ type fixture struct {
 	t     *testing.T
 	ctx   context.Context
 	store *store.Dynamo
-	wf    *workflow.Recorder
+	wf    *workflowtest.Recorder
 	drv   *stubDriver
 	rt    *stubRuntime
 	rec   *Reconciler
@@ -79,7 +80,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	client, table := dynamolocal.NewPipelinesTable(t)
-	f := &fixture{t: t, ctx: context.Background(), store: store.NewDynamo(client, table), wf: workflow.NewRecorder(),
+	f := &fixture{t: t, ctx: context.Background(), store: store.NewDynamo(client, table), wf: workflowtest.NewRecorder(),
 		drv: &stubDriver{check: compute.CheckResult{State: compute.StateRunning, Location: "http://rt"}},
 		rt:  &stubRuntime{report: runtimeclient.StatusReport{RuntimeStatus: domain.RuntimeRunning}}}
 	f.rec = &Reconciler{Store: f.store, Workflows: f.wf, Driver: f.drv, PageSize: 2,

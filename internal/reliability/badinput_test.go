@@ -319,7 +319,7 @@ func checkAnswer(method string, status int, header http.Header, body []byte) str
 // setupFuzzPipelines puts the pipelines the fuzz seeds name into the states
 // FuzzHandler's in-memory setup has, through the store (no workflow runs for
 // them: the reconciler does not run in this test).
-func setupFuzzPipelines(t *testing.T, stack *localstack.Stack, fake *bench.FakeCompute) (readKey string) {
+func setupFuzzPipelines(t *testing.T, stack *localstack.Stack, fake *bench.InstantCompute) (readKey string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -396,7 +396,7 @@ func setupFuzzPipelines(t *testing.T, stack *localstack.Stack, fake *bench.FakeC
 // TestBadInputUnderLoad is not parallel: it measures the heap of the test
 // process, so it runs before the parallel tests start.
 func TestBadInputUnderLoad(t *testing.T) {
-	fake, err := bench.NewFakeCompute()
+	fake, err := bench.NewInstantCompute()
 	if err != nil {
 		t.Fatal(err)
 	}

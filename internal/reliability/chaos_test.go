@@ -165,7 +165,7 @@ func chaosKillStepFunctions(t *testing.T) {
 // restart is still there after it; every acknowledged action is in the
 // history; the pipelines converge.
 func chaosRestartDynamo(t *testing.T) {
-	fake, err := bench.NewFakeCompute()
+	fake, err := bench.NewInstantCompute()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,9 @@ import (
 	"github.com/sluicehq/sluice/internal/compute"
 )
 
-// FakeCompute is a compute.Driver whose runtimes are instant, in-process fakes
+// InstantCompute is the compute.Driver of `make bench` and of the reliability
+// tests (never a production driver: the local stack runs localproc, AWS runs
+// ecsfargate). Its runtimes are instant, in-process stand-ins
 // speaking the runtime protocol (SPEC §7) over HTTP. One HTTP server on
 // loopback serves every runtime under /rt/<deployment id>, so hundreds of
 // pipelines cost one listener. It isolates the control plane's own latency
@@ -23,7 +25,7 @@ import (
 // suspends at the first status check after POST /suspend (an instant
 // checkpoint), and is unreachable once deprovisioned. Per-pipeline behaviours
 // are set with SetBehaviour before the pipeline is provisioned.
-type FakeCompute struct {
+type InstantCompute struct {
 	URL string
 
 	srv *http.Server
@@ -55,46 +57,46 @@ type fakeRuntime struct {
 	seq       uint64
 }
 
-var _ compute.Driver = (*FakeCompute)(nil)
+var _ compute.Driver = (*InstantCompute)(nil)
 
-// NewFakeCompute starts the fake runtimes' HTTP server on 127.0.0.1.
-func NewFakeCompute() (*FakeCompute, error) {
+// NewInstantCompute starts the fake runtimes' HTTP server on 127.0.0.1.
+func NewInstantCompute() (*InstantCompute, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	f := &FakeCompute{ln: ln, URL: "http://" + ln.Addr().String(), runtimes: map[string]*fakeRuntime{}, behaviours: map[string]Behaviour{}}
+	f := &InstantCompute{ln: ln, URL: "http://" + ln.Addr().String(), runtimes: map[string]*fakeRuntime{}, behaviours: map[string]Behaviour{}}
 	f.srv = &http.Server{Handler: http.HandlerFunc(f.serve), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = f.srv.Serve(ln) }()
 	return f, nil
 }
 
 // Close stops the HTTP server.
-func (f *FakeCompute) Close() error {
+func (f *InstantCompute) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return f.srv.Shutdown(ctx)
 }
 
 // SetBehaviour sets the behaviour of the pipeline's future runtimes.
-func (f *FakeCompute) SetBehaviour(pipeline string, b Behaviour) {
+func (f *InstantCompute) SetBehaviour(pipeline string, b Behaviour) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.behaviours[pipeline] = b
 }
 
 // Location is where the runtime of a deployment answers.
-func (f *FakeCompute) Location(deploymentID string) string { return f.URL + "/rt/" + deploymentID }
+func (f *InstantCompute) Location(deploymentID string) string { return f.URL + "/rt/" + deploymentID }
 
 // Counts returns how many provisions, deprovisions and storage clears were asked.
-func (f *FakeCompute) Counts() (provisions, deprovisions, clears int) {
+func (f *InstantCompute) Counts() (provisions, deprovisions, clears int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.provisions, f.deprovs, f.clears
 }
 
 // Provision starts (or finds) the fake runtime of a deployment.
-func (f *FakeCompute) Provision(_ context.Context, req compute.ProvisionRequest) (compute.Deployment, error) {
+func (f *InstantCompute) Provision(_ context.Context, req compute.ProvisionRequest) (compute.Deployment, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.runtimes[req.DeploymentID]; !ok {
@@ -109,7 +111,7 @@ func (f *FakeCompute) Provision(_ context.Context, req compute.ProvisionRequest)
 }
 
 // Deprovision makes the deployment's runtime unreachable (idempotent).
-func (f *FakeCompute) Deprovision(_ context.Context, _, deploymentID string) error {
+func (f *InstantCompute) Deprovision(_ context.Context, _, deploymentID string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.deprovs++
@@ -120,7 +122,7 @@ func (f *FakeCompute) Deprovision(_ context.Context, _, deploymentID string) err
 }
 
 // Check reports a provisioned runtime as running, anything else as gone.
-func (f *FakeCompute) Check(_ context.Context, _, deploymentID string) (compute.CheckResult, error) {
+func (f *InstantCompute) Check(_ context.Context, _, deploymentID string) (compute.CheckResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	rt, ok := f.runtimes[deploymentID]
@@ -134,7 +136,7 @@ func (f *FakeCompute) Check(_ context.Context, _, deploymentID string) (compute.
 }
 
 // ClearStorage does nothing (the fakes keep no storage).
-func (f *FakeCompute) ClearStorage(context.Context, string, string) error {
+func (f *InstantCompute) ClearStorage(context.Context, string, string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.clears++
@@ -152,7 +154,7 @@ func errorBody(message, code string) map[string]any {
 	return map[string]any{"message": message, "error_code": code, "details": map[string]any{}}
 }
 
-func (f *FakeCompute) serve(w http.ResponseWriter, r *http.Request) {
+func (f *InstantCompute) serve(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.Path, "/rt/")
 	id, op, ok2 := strings.Cut(rest, "/")
 	if !ok || !ok2 {

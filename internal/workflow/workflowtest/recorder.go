@@ -1,4 +1,5 @@
-package workflow
+// Package workflowtest holds the tests' double of the workflow starter.
+package workflowtest
 
 import (
 	"context"
@@ -6,9 +7,10 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/domain"
+	"github.com/sluicehq/sluice/internal/workflow"
 )
 
-// Recorder is a Starter for tests: it records what it was asked to start and
+// Recorder is a workflow.Starter for tests: it records what it was asked to start and
 // stop, behaves like Step Functions for repeated names (the second start of a
 // name returns the first execution), and can be told to fail. It is safe for
 // concurrent use.
@@ -31,7 +33,7 @@ type StartCall struct {
 	Generation    int64
 	Kind          domain.WorkflowKind
 	ExecutionName string
-	Input         Input
+	Input         workflow.Input
 }
 
 // StopCall is one Stop the Recorder received.
@@ -40,7 +42,7 @@ type StopCall struct {
 	Cause string
 }
 
-var _ Starter = (*Recorder)(nil)
+var _ workflow.Starter = (*Recorder)(nil)
 
 // RecorderStateMachinePrefix is the fake state machine ARN prefix of the
 // executions a Recorder reports: <prefix><kind>.
@@ -66,7 +68,7 @@ func (r *Recorder) FailStops(err error) {
 	r.stopErr = err
 }
 
-// Start implements Starter.
+// Start implements workflow.Starter.
 func (r *Recorder) Start(ctx context.Context, p domain.Pipeline, kind domain.WorkflowKind) (domain.WorkflowRef, error) {
 	return r.StartAttempt(ctx, p, kind, 0)
 }
@@ -75,8 +77,8 @@ func (r *Recorder) Start(ctx context.Context, p domain.Pipeline, kind domain.Wor
 func (r *Recorder) StartAttempt(_ context.Context, p domain.Pipeline, kind domain.WorkflowKind, attempt int) (domain.WorkflowRef, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	name := ExecutionNameFor(p, kind, attempt)
-	call := StartCall{Pipeline: p.Name, Generation: p.Generation, Kind: kind, ExecutionName: name, Input: InputOfAttempt(p, kind, attempt)}
+	name := workflow.ExecutionNameFor(p, kind, attempt)
+	call := StartCall{Pipeline: p.Name, Generation: p.Generation, Kind: kind, ExecutionName: name, Input: workflow.InputOfAttempt(p, kind, attempt)}
 	r.calls = append(r.calls, call)
 	if r.startFails != 0 {
 		if r.startFails > 0 {
@@ -87,7 +89,7 @@ func (r *Recorder) StartAttempt(_ context.Context, p domain.Pipeline, kind domai
 	if ref, ok := r.byName[name]; ok {
 		return ref, nil
 	}
-	arn, _ := ExecutionARN(RecorderStateMachinePrefix+string(kind), name)
+	arn, _ := workflow.ExecutionARN(RecorderStateMachinePrefix+string(kind), name)
 	ref := domain.WorkflowRef{Kind: kind, Generation: p.Generation, ExecutionName: name, ExecutionArn: arn, StartedAt: r.now().UTC(), Status: "RUNNING"}
 	r.byName[name] = ref
 	r.executions = append(r.executions, call)
@@ -128,7 +130,7 @@ func (r *Recorder) Finish(executionName string) {
 	r.finished[executionName] = true
 }
 
-// Stop implements Starter.
+// Stop implements workflow.Starter.
 func (r *Recorder) Stop(_ context.Context, ref domain.WorkflowRef, cause string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
