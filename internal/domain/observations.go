@@ -32,7 +32,7 @@ func DeploymentFailed(deploymentID string, cause *ErrorBody) Transition {
 		if !deploymentIs(p, deploymentID) || p.ResourcesStatus != ResourcesProvisioned || cause == nil {
 			return Pipeline{}, unexpected("DeploymentFailed", p)
 		}
-		return MarkStopping(cause)(p, now)
+		return MarkFailed(cause)(p, now)
 	}
 }
 

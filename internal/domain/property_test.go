@@ -47,8 +47,8 @@ func randomSteps(r *rand.Rand) []step {
 		workflowStep("ObserveRuntime", ObserveRuntime(observed, json.RawMessage(`{"checkpoints":[]}`))),
 		workflowStep("MarkSuspending", MarkSuspending()),
 		workflowStep("MarkSuspended", MarkSuspended(json.RawMessage(`{"checkpoints":[{"uuid":"c"}]}`))),
-		workflowStep("MarkStopping", MarkStopping(nil)),
-		workflowStep("MarkStopping(error)", MarkStopping(cause)),
+		workflowStep("MarkStopping", MarkStopping()),
+		workflowStep("MarkFailed", MarkFailed(cause)),
 		workflowStep("MarkStopped", MarkStopped()),
 		workflowStep("MarkStorageCleared", MarkStorageCleared()),
 	}

@@ -304,11 +304,26 @@ func MarkSuspended(storageDetails json.RawMessage) Transition {
 	}
 }
 
-// MarkStopping: Provisioning or Provisioned → Stopping with desired Stopped in
-// the same write. A non-nil cause is recorded as deployment_error: the
-// pipeline is being stopped by the system (a failed suspend, a vanished
-// process, a provisioning timeout).
-func MarkStopping(cause *ErrorBody) Transition {
+// MarkStopping: the user's stop: Provisioning or Provisioned → Stopping,
+// only when desired Stopped was already written by the action.
+func MarkStopping() Transition { return toStopping("MarkStopping", nil) }
+
+// MarkFailed: the system stops the pipeline because it failed (a failed
+// suspend, a vanished process, a provisioning timeout): Provisioning or
+// Provisioned → Stopping with desired Stopped in the same write and cause
+// recorded as deployment_error (also on a pipeline already Stopping
+// without one).
+func MarkFailed(cause *ErrorBody) Transition {
+	if cause == nil {
+		return func(p Pipeline, _ time.Time) (Pipeline, error) {
+			return Pipeline{}, illegal("MarkFailed without a cause")
+		}
+	}
+	return toStopping("MarkFailed", cause)
+}
+
+// toStopping is MarkStopping (cause nil) and MarkFailed.
+func toStopping(name string, cause *ErrorBody) Transition {
 	return func(p Pipeline, now time.Time) (Pipeline, error) {
 		if p.ResourcesStatus == ResourcesStopping {
 			if cause == nil || p.DeploymentError != nil {
@@ -319,11 +334,11 @@ func MarkStopping(cause *ErrorBody) Transition {
 			return finish(p, next, now)
 		}
 		if p.ResourcesStatus != ResourcesProvisioning && p.ResourcesStatus != ResourcesProvisioned {
-			return Pipeline{}, unexpected("MarkStopping", p)
+			return Pipeline{}, unexpected(name, p)
 		}
 		if cause == nil && p.ResourcesDesiredStatus != ResourcesDesiredStopped {
 			// Without an error only a user's stop moves a pipeline to Stopping.
-			return Pipeline{}, unexpected("MarkStopping", p)
+			return Pipeline{}, unexpected(name, p)
 		}
 		next := p.clone()
 		next.ResourcesStatus = ResourcesStopping

@@ -108,7 +108,7 @@ func TestForcedStopAsSeenByAPoller(t *testing.T) {
 	if p.DeploymentStatus() != CombinedRunning || p.DeploymentDesiredStatus() != CombinedDesiredStopped {
 		t.Errorf("after forced stop request: %s/%s", p.DeploymentStatus(), p.DeploymentDesiredStatus())
 	}
-	for _, tr := range []Transition{MarkStopping(nil), MarkStopped()} {
+	for _, tr := range []Transition{MarkStopping(), MarkStopped()} {
 		if p, err = tr(p, t0); err != nil {
 			t.Fatal(err)
 		}
@@ -130,7 +130,7 @@ func TestWorkflowTransitionsRejectUnexpectedStatus(t *testing.T) {
 		{"MarkProvisioned while Stopped", MarkProvisioned("http://x", RuntimeRunning), stopped},
 		{"MarkSuspending without a suspend request", MarkSuspending(), running},
 		{"MarkSuspended while Running", MarkSuspended(nil), running},
-		{"MarkStopping without cause or stop request", MarkStopping(nil), running},
+		{"MarkStopping without cause or stop request", MarkStopping(), running},
 		{"MarkStopped while Provisioned", MarkStopped(), running},
 		{"MarkStorageCleared while InUse", MarkStorageCleared(), withStorageStatus(stopped, StorageInUse)},
 		{"ObserveRuntime while Stopped", ObserveRuntime(RuntimeRunning, nil), stopped},
@@ -177,7 +177,7 @@ func TestObserveRuntimeKeepsSuspending(t *testing.T) {
 func TestFailedSuspendStopsWithError(t *testing.T) {
 	p := rec(ResourcesProvisioned, ResourcesDesiredProvisioned, RuntimeSuspending, RuntimeDesiredSuspended)
 	cause := &ErrorBody{Message: "disk full", ErrorCode: "SuspendError", Details: map[string]any{}}
-	p, err := MarkStopping(cause)(p, t0)
+	p, err := MarkFailed(cause)(p, t0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,7 +102,7 @@ func fuzzHandler(t testing.TB) (*Handler, string, string) {
 			m.tr(name, domain.MarkSuspending())
 		case "stopping":
 			m.act(name, func(p domain.Pipeline, now time.Time) (domain.Outcome, error) { return domain.Stop(p, true, now) })
-			m.tr(name, domain.MarkStopping(nil))
+			m.tr(name, domain.MarkStopping())
 		}
 	}
 	writeKey, _, err := auth.CreateKey(ctx, ms, store.RoleWrite, "w")

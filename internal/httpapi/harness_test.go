@@ -457,9 +457,9 @@ var (
 	clearStorage = action(domain.Clear)
 	provisioning = transition(domain.MarkProvisioning("dep-1"))
 	suspending   = transition(domain.MarkSuspending())
-	stopping     = transition(domain.MarkStopping(nil))
+	stopping     = transition(domain.MarkStopping())
 	stopped      = transition(domain.MarkStopped())
-	failed       = transition(domain.MarkStopping(&domain.ErrorBody{Message: "the runtime process exited (code 137)", ErrorCode: "RuntimeExited", Details: map[string]any{"exit_code": 137}}))
+	failed       = transition(domain.MarkFailed(&domain.ErrorBody{Message: "the runtime process exited (code 137)", ErrorCode: "RuntimeExited", Details: map[string]any{"exit_code": 137}}))
 )
 
 func provisioned(status domain.RuntimeStatus) step {

@@ -183,7 +183,7 @@ func TestConvergeLeavesAWorkflowStoppingItsPipeline(t *testing.T) {
 	p := f.act("p", stopDecision(false))
 	ref := f.started(p, domain.WorkflowSuspend, 0)
 	f.transition("p", domain.MarkSuspending())
-	f.transition("p", domain.MarkStopping(&domain.ErrorBody{ErrorCode: "SuspendError", Message: "failed", Details: map[string]any{}}))
+	f.transition("p", domain.MarkFailed(&domain.ErrorBody{ErrorCode: "SuspendError", Message: "failed", Details: map[string]any{}}))
 
 	rep := f.run()
 	if rep.WorkflowsStarted != 0 || rep.WorkflowsStopped != 0 || len(f.wf.Stops()) != 0 {

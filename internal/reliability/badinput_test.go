@@ -383,7 +383,7 @@ func setupFuzzPipelines(t *testing.T, stack *localstack.Stack, fake *bench.Insta
 			tr(name, domain.MarkSuspending())
 		case "stopping":
 			act(name, "stop?force=true", func(p domain.Pipeline, now time.Time) (domain.Outcome, error) { return domain.Stop(p, true, now) })
-			tr(name, domain.MarkStopping(nil))
+			tr(name, domain.MarkStopping())
 		}
 	}
 	key, _, err := auth.CreateKey(ctx, st, store.RoleRead, "read key (bad input test)")

@@ -140,7 +140,7 @@ var hiddenMoves = func() []domain.Transition {
 	moves := []domain.Transition{
 		domain.MarkProvisioning("model-deployment"),
 		domain.MarkSuspending(), domain.MarkSuspended(nil),
-		domain.MarkStopping(nil), domain.MarkStopping(failure), domain.MarkStopped(), domain.MarkStorageCleared(),
+		domain.MarkStopping(), domain.MarkFailed(failure), domain.MarkStopped(), domain.MarkStorageCleared(),
 	}
 	for _, rt := range []domain.RuntimeStatus{domain.RuntimeInitializing, domain.RuntimeRunning, domain.RuntimePaused, domain.RuntimeUnavailable} {
 		moves = append(moves, domain.MarkProvisioned("http://model.invalid", rt), domain.ObserveRuntime(rt, nil))

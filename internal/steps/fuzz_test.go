@@ -169,7 +169,7 @@ func fuzzRecords(tb testing.TB) map[string]domain.Pipeline {
 	suspending := apply(stop(apply(apply(start(base("suspending")), domain.MarkProvisioning("dep")), domain.MarkProvisioned("http://rt", domain.RuntimeRunning))), domain.MarkSuspending())
 	out["suspending"] = suspending
 	stopping := apply(apply(apply(start(base("stopping")), domain.MarkProvisioning("dep")), domain.MarkProvisioned("http://rt", domain.RuntimeRunning)),
-		domain.MarkStopping(&domain.ErrorBody{ErrorCode: "X", Message: "x", Details: map[string]any{}}))
+		domain.MarkFailed(&domain.ErrorBody{ErrorCode: "X", Message: "x", Details: map[string]any{}}))
 	out["stopping"] = stopping
 	for name, p := range out {
 		p.Generation = 1 // the fences in the seeds

@@ -701,7 +701,11 @@ func (s *Steps) toStopping(ctx context.Context, req Request, cause *domain.Error
 		return st, p.DeploymentError != nil, nil
 	}
 	hadError = p.DeploymentError != nil
-	if p, err = s.transition(ctx, req, domain.MarkStopping(cause)); err != nil {
+	tr := domain.MarkStopping()
+	if cause != nil {
+		tr = domain.MarkFailed(cause)
+	}
+	if p, err = s.transition(ctx, req, tr); err != nil {
 		return st, hadError, err
 	}
 	if p.DeploymentID != nil {

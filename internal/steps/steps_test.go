@@ -327,7 +327,7 @@ func TestCheckSuspendDuringForcedStop(t *testing.T) {
 	f.transition("p", domain.MarkProvisioned("http://rt", domain.RuntimeRunning))
 	p := f.act("p", func(p domain.Pipeline, now time.Time) (domain.Outcome, error) { return domain.Stop(p, false, now) })
 	st := f.must(StepMarkSuspending, startState(p, domain.WorkflowSuspend))
-	f.transition("p", domain.MarkStopping(&domain.ErrorBody{ErrorCode: "ComputeVanished", Message: "gone", Details: map[string]any{}}))
+	f.transition("p", domain.MarkFailed(&domain.ErrorBody{ErrorCode: "ComputeVanished", Message: "gone", Details: map[string]any{}}))
 	_, err := f.handle(StepCheckSuspend, st)
 	var na *NotApplicableError
 	if !errors.As(err, &na) {

@@ -51,9 +51,9 @@ var workflowSteps = []workflowStep{
 	{"MarkSuspended", func(r *rand.Rand) domain.Transition {
 		return domain.MarkSuspended([]byte(fmt.Sprintf(`{"checkpoints":[%d]}`, r.IntN(1000))))
 	}},
-	{"MarkStopping", func(*rand.Rand) domain.Transition { return domain.MarkStopping(nil) }},
-	{"MarkStopping(error)", func(*rand.Rand) domain.Transition {
-		return domain.MarkStopping(&domain.ErrorBody{Message: "runtime vanished", ErrorCode: "RuntimeVanished", Details: map[string]any{}})
+	{"MarkStopping", func(*rand.Rand) domain.Transition { return domain.MarkStopping() }},
+	{"MarkFailed", func(*rand.Rand) domain.Transition {
+		return domain.MarkFailed(&domain.ErrorBody{Message: "runtime vanished", ErrorCode: "RuntimeVanished", Details: map[string]any{}})
 	}},
 	{"MarkStopped", func(*rand.Rand) domain.Transition { return domain.MarkStopped() }},
 	{"MarkStorageCleared", func(*rand.Rand) domain.Transition { return domain.MarkStorageCleared() }},

@@ -345,7 +345,7 @@ func TestTransition(t *testing.T) {
 	if !errors.As(err, &sup) || sup.Current.Generation != g+1 {
 		t.Fatalf("old generation after a stop: %v", err)
 	}
-	e.transition("tr", domain.MarkStopping(nil))
+	e.transition("tr", domain.MarkStopping())
 	final := e.transition("tr", domain.MarkStopped())
 	if !final.FullyStopped() || final.Generation != g+1 {
 		t.Fatalf("final: %s", statusesOf(final))
@@ -512,7 +512,7 @@ func TestDelete(t *testing.T) {
 		t.Fatalf("delete while running: %v", err)
 	}
 	e.act("del", stop(true))
-	e.transition("del", domain.MarkStopping(nil))
+	e.transition("del", domain.MarkStopping())
 	e.transition("del", domain.MarkStopped())
 	if err := e.store.Delete(e.ctx, e.get("del"), Cause{}); errCode(err) != domain.CodeDeleteRestrictedToClearedStorage {
 		t.Fatalf("delete with storage in use: %v", err)
