@@ -95,16 +95,9 @@ func noStore(r Response, err error) (Response, error) {
 }
 
 func (h *Handler) listAPIKeys(ctx context.Context, c *call) (Response, error) {
-	limit, err := parseLimit(c.query)
+	limit, token, err := listPaging(c.query)
 	if err != nil {
 		return Response{}, err
-	}
-	token, err := single(c.query, "page_token")
-	if err != nil {
-		return Response{}, err
-	}
-	if limit == 0 {
-		limit = store.MaxPageLimit // Feldera clients expect every key
 	}
 	keys, next, err := h.store.ListAPIKeys(ctx, token, limit)
 	if err != nil {

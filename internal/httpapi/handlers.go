@@ -261,17 +261,9 @@ func (h *Handler) listPipelines(ctx context.Context, c *call) (Response, error) 
 	if err != nil {
 		return Response{}, err
 	}
-	limit, err := parseLimit(c.query)
+	limit, token, err := listPaging(c.query)
 	if err != nil {
 		return Response{}, err
-	}
-	token, err := single(c.query, "page_token")
-	if err != nil {
-		return Response{}, err
-	}
-	if limit == 0 {
-		// Feldera clients expect every pipeline: one page of the largest size.
-		limit = store.MaxPageLimit
 	}
 	records, next, err := h.store.List(ctx, token, limit)
 	if err != nil {
@@ -296,6 +288,21 @@ func (h *Handler) listPipelines(ctx context.Context, c *call) (Response, error) 
 		resp.Header.Set(NextPageHeader, next)
 	}
 	return resp, err
+}
+
+// listPaging reads a list's limit and page_token. Without a limit, Feldera
+// clients expect every item: one page of the largest size.
+func listPaging(q map[string][]string) (limit int, token string, err error) {
+	if limit, err = parseLimit(q); err != nil {
+		return 0, "", err
+	}
+	if token, err = single(q, "page_token"); err != nil {
+		return 0, "", err
+	}
+	if limit == 0 {
+		limit = store.MaxPageLimit
+	}
+	return limit, token, nil
 }
 
 // MaxListBytes bounds the records of one list answer. Lambda's response

@@ -229,23 +229,7 @@ func (d *Dynamo) Get(ctx context.Context, name string) (domain.Pipeline, error) 
 // InvalidQueryParameter (page_token).
 func (d *Dynamo) List(ctx context.Context, pageToken string, limit int) ([]domain.Pipeline, string, error) {
 	const op = "list"
-	start, err := decodeToken(pageToken, listKeyAttrs, func(k map[string]string) bool {
-		return k[attrGSI1PK] == listGSIPK && k[attrSK] == recordSK &&
-			domain.ValidateName(k[attrGSI1SK]) == nil && k[attrPK] == pipelinePK(k[attrGSI1SK])
-	})
-	if err != nil {
-		return nil, "", err
-	}
-	kc, err := expression.NewBuilder().WithKeyCondition(expression.Key(attrGSI1PK).Equal(expression.Value(listGSIPK))).Build()
-	if err != nil {
-		return nil, "", errorf(op, "%w", err)
-	}
-	in := &dynamodb.QueryInput{
-		TableName: aws.String(d.table), IndexName: aws.String(listGSI),
-		KeyConditionExpression: kc.KeyCondition(), ExpressionAttributeNames: kc.Names(), ExpressionAttributeValues: kc.Values(),
-		ExclusiveStartKey: start,
-	}
-	items, next, err := d.queryPage(ctx, op, in, pageLimit(limit), listKeyAttrs)
+	items, next, err := d.listGSIPage(ctx, op, listGSIPK, recordSK, pipelinePK, pageToken, limit)
 	if err != nil {
 		return nil, "", err
 	}
@@ -839,23 +823,7 @@ func (d *Dynamo) GetAPIKeyByName(ctx context.Context, name string) (APIKey, erro
 // of gsi1 (partition APIKEY), paged like List, eventually consistent.
 func (d *Dynamo) ListAPIKeys(ctx context.Context, pageToken string, limit int) ([]APIKey, string, error) {
 	const op = "list api keys"
-	start, err := decodeToken(pageToken, listKeyAttrs, func(k map[string]string) bool {
-		return k[attrGSI1PK] == keyListGSIPK && k[attrSK] == keyNameSK &&
-			domain.ValidateName(k[attrGSI1SK]) == nil && k[attrPK] == keyNamePK(k[attrGSI1SK])
-	})
-	if err != nil {
-		return nil, "", err
-	}
-	kc, err := expression.NewBuilder().WithKeyCondition(expression.Key(attrGSI1PK).Equal(expression.Value(keyListGSIPK))).Build()
-	if err != nil {
-		return nil, "", errorf(op, "%w", err)
-	}
-	in := &dynamodb.QueryInput{
-		TableName: aws.String(d.table), IndexName: aws.String(listGSI),
-		KeyConditionExpression: kc.KeyCondition(), ExpressionAttributeNames: kc.Names(), ExpressionAttributeValues: kc.Values(),
-		ExclusiveStartKey: start,
-	}
-	items, next, err := d.queryPage(ctx, op, in, pageLimit(limit), listKeyAttrs)
+	items, next, err := d.listGSIPage(ctx, op, keyListGSIPK, keyNameSK, keyNamePK, pageToken, limit)
 	if err != nil {
 		return nil, "", err
 	}
@@ -1005,4 +973,28 @@ func (d *Dynamo) nameAPIKey(ctx context.Context, k APIKey) error {
 		return errorf(op, "key %q: %w", k.ID, domain.DuplicateAPIKeyName(k.Name))
 	}
 	return errorf(op, "key %q: %w (a concurrent transaction; run again)", k.ID, ErrUnavailable)
+}
+
+// listGSIPage reads one page of the items listed under partition gsiPK of
+// gsi1 (pipeline records or API key names), in gsi1sk (name) order. A page
+// token is accepted only if it is one such a listing returned: its keys must
+// be of an item of that kind (sort key sk, partition key pkOf(name)).
+func (d *Dynamo) listGSIPage(ctx context.Context, op, gsiPK, sk string, pkOf func(string) string, pageToken string, limit int) ([]map[string]types.AttributeValue, string, error) {
+	start, err := decodeToken(pageToken, listKeyAttrs, func(k map[string]string) bool {
+		return k[attrGSI1PK] == gsiPK && k[attrSK] == sk &&
+			domain.ValidateName(k[attrGSI1SK]) == nil && k[attrPK] == pkOf(k[attrGSI1SK])
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	kc, err := expression.NewBuilder().WithKeyCondition(expression.Key(attrGSI1PK).Equal(expression.Value(gsiPK))).Build()
+	if err != nil {
+		return nil, "", errorf(op, "%w", err)
+	}
+	in := &dynamodb.QueryInput{
+		TableName: aws.String(d.table), IndexName: aws.String(listGSI),
+		KeyConditionExpression: kc.KeyCondition(), ExpressionAttributeNames: kc.Names(), ExpressionAttributeValues: kc.Values(),
+		ExclusiveStartKey: start,
+	}
+	return d.queryPage(ctx, op, in, pageLimit(limit), listKeyAttrs)
 }
