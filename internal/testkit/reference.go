@@ -4,33 +4,27 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/sluicehq/sluice/internal/felderacontract"
 )
 
 // FelderaReference returns the path of one of Feldera's reference documents
-// (shared/reference/<name>, e.g. feldera-openapi-current.json). shared/ sits
-// beside the repository (in CI beside the clone: ../shared/reference from the
-// repository root), so it is searched for in every parent of the test's
-// working directory. Not found: the test fails when $CI is "true" (CI must
-// provide the documents) and is skipped otherwise.
+// (shared/reference/<name>, e.g. feldera-openapi-current.json), found as
+// felderacontract finds them (shared/ beside the repository). Not found: the
+// test fails in CI ($CI set: CI must provide the documents) and is skipped
+// otherwise.
 func FelderaReference(t testing.TB, name string) string {
 	t.Helper()
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		p := filepath.Join(dir, "shared", "reference", name)
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+	dir, err := felderacontract.ReferenceDir()
+	if err == nil {
+		p := filepath.Join(dir, name)
+		if fi, serr := os.Stat(p); serr == nil && !fi.IsDir() {
 			return p
 		}
-		if filepath.Dir(dir) == dir {
-			break
-		}
+		err = os.ErrNotExist
 	}
-	msg := "Feldera's reference document shared/reference/" + name +
-		" was not found in any parent directory of " + wd +
-		" (shared/ must sit beside the repository clone)"
-	if os.Getenv("CI") == "true" {
+	msg := "Feldera's reference document shared/reference/" + name + " was not found (shared/ must sit beside the repository clone): " + err.Error()
+	if os.Getenv("CI") != "" {
 		t.Fatal(msg + "; CI must provide it")
 	}
 	t.Skip(msg + "; skipped outside CI")

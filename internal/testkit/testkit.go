@@ -4,6 +4,7 @@ package testkit
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"sync"
 	"testing"
@@ -47,4 +48,19 @@ func FreePorts(tb testing.TB, n int) []int {
 		_ = ln.Close()
 	}
 	return out
+}
+
+// ReadAllOf reads a whole stream returned with err (for readers such as a
+// compute.LogReader's), failing the test on either error, and closes it.
+func ReadAllOf(tb testing.TB, rc io.ReadCloser, err error) string {
+	tb.Helper()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(b)
 }

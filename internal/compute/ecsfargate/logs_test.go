@@ -16,6 +16,7 @@ import (
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 
 	"github.com/sluicehq/sluice/internal/compute"
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
 // fakeCWL is CloudWatch Logs' GetLogEvents, enforcing the rules of its API
@@ -169,21 +170,8 @@ func runLoggedTask(fe *fakeECS, deployment string) string {
 func logText(t *testing.T) func(io.ReadCloser, error) string {
 	return func(rc io.ReadCloser, err error) string {
 		t.Helper()
-		return readLog(t, rc, err)
+		return testkit.ReadAllOf(t, rc, err)
 	}
-}
-
-func readLog(t *testing.T, rc io.ReadCloser, err error) string {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 func TestFakeCWLEnforcesGetLogEventsRules(t *testing.T) {

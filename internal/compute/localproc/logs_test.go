@@ -11,27 +11,15 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/compute"
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
 // reader returns a function reading a whole log (for d.Logs(…) results).
 func reader(t *testing.T) func(io.ReadCloser, error) string {
 	return func(rc io.ReadCloser, err error) string {
 		t.Helper()
-		return readLog(t, rc, err)
+		return testkit.ReadAllOf(t, rc, err)
 	}
-}
-
-func readLog(t *testing.T, rc io.ReadCloser, err error) string {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 func TestLogsReadTailAndFollow(t *testing.T) {
