@@ -87,7 +87,7 @@ func proxyHeaders(ev events.APIGatewayProxyRequest) http.Header {
 		return hd
 	}
 	for k, v := range ev.Headers {
-		hd.Set(k, v)
+		hd.Add(k, v) // "authorization" and "Authorization" are two headers
 	}
 	return hd
 }
