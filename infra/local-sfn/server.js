@@ -42,6 +42,14 @@ function loadConfig(file) {
     account: raw.account || '123456789012',
     baseDir: raw.baseDir ? path.resolve(raw.baseDir) : process.cwd(),
     lambdaEndpoint: (raw.lambdaEndpoint || '').replace(/\/+$/, ''),
+    // The credentials Lambda Invoke requests are signed with (SigV4): the
+    // local Lambda endpoint only serves callers holding them. They come from
+    // the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), never from
+    // the config file.
+    lambdaCredentials: {
+      accessKeyId: process.env.AWS_ACCESS_KEY_ID || '',
+      secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY || '',
+    },
     taskInvoker: raw.taskInvoker || 'adapter',
     overrides: raw.overrides || {},
     stateFile: raw.stateFile ? path.resolve(raw.baseDir || process.cwd(), raw.stateFile) : '',
@@ -204,7 +212,9 @@ function loadMachines(cfg) {
     const engine = newEngine(engineDef, {
       awsConfig: {
         region: cfg.region,
-        credentials: { accessKeys: { accessKeyId: 'local', secretAccessKey: 'local' } },
+        // The engine's own Lambda client (taskInvoker "engine") signs with
+        // the same credentials as the adapter.
+        credentials: { accessKeys: { accessKeyId: cfg.lambdaCredentials.accessKeyId || 'local', secretAccessKey: cfg.lambdaCredentials.secretAccessKey || 'local' } },
       },
     });
     const ov = { ...(cfg.overrides || {}) };
@@ -680,7 +690,8 @@ class Service {
     if (!this.cfg.lambdaEndpoint) {
       return Promise.reject(fail('Lambda.SdkClientException', 'no lambdaEndpoint configured for the local Step Functions service'));
     }
-    return postJSON(`${this.cfg.lambdaEndpoint}/2015-03-31/functions/${encodeURIComponent(resource)}/invocations`, input).then(
+    return postJSON(`${this.cfg.lambdaEndpoint}/2015-03-31/functions/${encodeURIComponent(resource)}/invocations`, input,
+      { credentials: this.cfg.lambdaCredentials, region: this.cfg.region, service: 'lambda' }).then(
       (res) => {
         if (res.status >= 300) {
           let msg = res.body;
@@ -1040,14 +1051,58 @@ function checkToken(token, kind, args) {
   return c;
 }
 
+// rfc3986 is encodeURIComponent plus the characters it leaves alone that
+// SigV4's URI encoding escapes.
+function rfc3986(str) {
+  return encodeURIComponent(str).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
+}
+
+const hmac = (key, data) => crypto.createHmac('sha256', key).update(data, 'utf8').digest();
+const sha256hex = (data) => crypto.createHash('sha256').update(data).digest('hex');
+
+// signV4 returns the headers that sign a request with AWS Signature Version 4
+// (https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html):
+// the canonical request (method, the path with each segment URI-encoded once
+// more, as for every service but S3, the sorted query, the signed headers
+// host, content-type, content-length and x-amz-date, the body's SHA-256), the
+// string to sign over the credential scope DATE/REGION/SERVICE/aws4_request,
+// and the HMAC-SHA256 key derived from the secret.
+function signV4(method, url, headers, body, { credentials, region, service }, now = new Date()) {
+  const u = new URL(url);
+  const amzDate = now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  const date = amzDate.slice(0, 8);
+  const all = { ...headers, host: u.host, 'x-amz-date': amzDate };
+  const names = Object.keys(all).map((k) => k.toLowerCase()).sort();
+  const lower = Object.fromEntries(Object.entries(all).map(([k, v]) => [k.toLowerCase(), String(v).trim().replace(/\s+/g, ' ')]));
+  const canonicalHeaders = names.map((n) => `${n}:${lower[n]}\n`).join('');
+  const signedHeaders = names.join(';');
+  const canonicalURI = u.pathname.split('/').map(rfc3986).join('/') || '/';
+  const query = [...u.searchParams.entries()].map(([k, v]) => `${rfc3986(k)}=${rfc3986(v)}`).sort().join('&');
+  const canonicalRequest = [method, canonicalURI, query, canonicalHeaders, signedHeaders, sha256hex(body)].join('\n');
+  const scope = `${date}/${region}/${service}/aws4_request`;
+  const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256hex(canonicalRequest)].join('\n');
+  const key = hmac(hmac(hmac(hmac(`AWS4${credentials.secretAccessKey}`, date), region), service), 'aws4_request');
+  const signature = crypto.createHmac('sha256', key).update(stringToSign, 'utf8').digest('hex');
+  return {
+    ...all,
+    authorization: `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`,
+  };
+}
+
 // postJSON POSTs a JSON body without a client-side timeout (a Lambda may run
-// for up to 15 minutes; the Task's TimeoutSeconds is enforced by the engine).
-function postJSON(url, value) {
+// for up to 15 minutes; the Task's TimeoutSeconds is enforced by the engine),
+// signed with SigV4 when signing.credentials are set.
+function postJSON(url, value, signing) {
   return new Promise((resolve, reject) => {
     const body = Buffer.from(JSON.stringify(value === undefined ? null : value));
+    let headers = { 'content-type': 'application/json', 'content-length': body.length };
+    if (signing && signing.credentials && signing.credentials.accessKeyId && signing.credentials.secretAccessKey) {
+      headers = signV4('POST', url, headers, body, signing);
+    }
+    headers['user-agent'] = 'sluice-local-sfn'; // not signed, as in the AWS SDKs
     const req = http.request(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'content-length': body.length, 'user-agent': 'sluice-local-sfn' },
+      headers,
     }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
@@ -1187,4 +1242,4 @@ function main() {
 
 if (require.main === module) main();
 
-module.exports = { validName, substitute, Service, loadConfig };
+module.exports = { validName, substitute, Service, loadConfig, signV4 };

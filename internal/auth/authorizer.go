@@ -61,9 +61,9 @@ func NewAPIGatewayAuthorizer(v Verifier, logger *slog.Logger) *APIGatewayAuthori
 // unknown credential; another error (API Gateway: 500) when the credential
 // could not be checked.
 func (a *APIGatewayAuthorizer) Handle(ctx context.Context, req events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
-	header, ok := authorizationHeader(req.Headers, req.MultiValueHeaders)
-	if !ok {
-		a.log.InfoContext(ctx, "authorizer: rejected", "reason", "more than one Authorization header", "request_id", req.RequestContext.RequestID)
+	header, err := AuthorizationFromEvent(req.Headers, req.MultiValueHeaders)
+	if err != nil {
+		a.log.InfoContext(ctx, "authorizer: rejected", "reason", reasonMultipleHeaders, "request_id", req.RequestContext.RequestID)
 		return events.APIGatewayCustomAuthorizerResponse{}, ErrUnauthorized
 	}
 	p, err := a.verifier.Verify(ctx, header)
@@ -101,40 +101,6 @@ func (a *APIGatewayAuthorizer) Handle(ctx context.Context, req events.APIGateway
 			ContextRole:    string(p.Role),
 		},
 	}, nil
-}
-
-// authorizationHeader finds the Authorization header in any letter case, in
-// headers and multiValueHeaders. More than one distinct value is ambiguous
-// (ok false); none is "" (a missing header, rejected by the verifier).
-func authorizationHeader(headers map[string]string, multi map[string][]string) (value string, ok bool) {
-	var values []string
-	add := func(v string) {
-		for _, have := range values {
-			if have == v {
-				return
-			}
-		}
-		values = append(values, v)
-	}
-	for k, v := range headers {
-		if strings.EqualFold(k, "Authorization") {
-			add(v)
-		}
-	}
-	for k, vs := range multi {
-		if strings.EqualFold(k, "Authorization") {
-			for _, v := range vs {
-				add(v)
-			}
-		}
-	}
-	switch len(values) {
-	case 0:
-		return "", true
-	case 1:
-		return values[0], true
-	}
-	return "", false
 }
 
 // stageWildcardResource turns a method ARN

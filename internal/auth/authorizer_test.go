@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/sluicehq/sluice/internal/domain"
 	"github.com/sluicehq/sluice/internal/store"
 )
 
@@ -93,6 +94,12 @@ func TestAuthorizerRejects(t *testing.T) {
 		"key without scheme":  authorizerRequest(map[string]string{"Authorization": secret}, nil),
 		"conflicting headers": authorizerRequest(map[string]string{"Authorization": "Bearer " + secret, "authorization": "Bearer apikey:other"}, nil),
 		"conflicting multi":   authorizerRequest(nil, map[string][]string{"Authorization": {"Bearer " + secret, "Bearer apikey:other"}}),
+		// Issue 14: one rule everywhere, any second header is refused.
+		"the same header twice":   authorizerRequest(nil, map[string][]string{"Authorization": {"Bearer " + secret, "Bearer " + secret}}),
+		"two letter cases, multi": authorizerRequest(nil, map[string][]string{"Authorization": {"Bearer " + secret}, "authorization": {"Bearer " + secret}}),
+		"two letter cases, same":  authorizerRequest(map[string]string{"Authorization": "Bearer " + secret, "authorization": "Bearer " + secret}, nil),
+		"comma-joined values":     authorizerRequest(map[string]string{"Authorization": "Bearer " + secret + ", Bearer apikey:other"}, nil),
+		"comma-joined, no space":  authorizerRequest(nil, map[string][]string{"Authorization": {"Bearer " + secret + ",Bearer"}}),
 	} {
 		t.Run(name, func(t *testing.T) {
 			resp, err := a.Handle(context.Background(), req)
@@ -174,8 +181,8 @@ func TestAuthorizerFixture(t *testing.T) {
 	if req.Type != "REQUEST" || req.MethodArn == "" || req.RequestContext.APIID == "" || req.HTTPMethod != "GET" {
 		t.Fatalf("fixture decoded to %+v", req)
 	}
-	header, ok := authorizationHeader(req.Headers, req.MultiValueHeaders)
-	if !ok || header == "" {
+	header, err := AuthorizationFromEvent(req.Headers, req.MultiValueHeaders)
+	if err != nil || header == "" {
 		t.Fatal("fixture has no Authorization header")
 	}
 	token, err := ParseBearer(header)
@@ -205,5 +212,34 @@ func TestAuthorizerDisabled(t *testing.T) {
 	}
 	if resp.Context[ContextKind] != KindAnonymous || resp.Context[ContextRole] != "write" {
 		t.Errorf("context %v", resp.Context)
+	}
+}
+
+// TestAuthorizationValue: the one rule for the Authorization header, whatever
+// the path (authorizer, api Lambda, local HTTP server).
+func TestAuthorizationValue(t *testing.T) {
+	for _, c := range []struct {
+		values []string
+		want   string
+		ok     bool
+	}{
+		{nil, "", true},
+		{[]string{"Bearer apikey:a"}, "Bearer apikey:a", true},
+		{[]string{""}, "", true}, // empty: Verify's "missing Authorization header"
+		{[]string{"Bearer apikey:a", "Bearer apikey:a"}, "", false},
+		{[]string{"Bearer apikey:a", "Bearer apikey:b"}, "", false},
+		{[]string{"Bearer apikey:a, Bearer apikey:b"}, "", false},
+		{[]string{"Bearer apikey:a,"}, "", false},
+	} {
+		got, err := AuthorizationValue(c.values)
+		if c.ok != (err == nil) || got != c.want {
+			t.Errorf("%q: %q, %v", c.values, got, err)
+		}
+		if err != nil {
+			de := wantCode(t, err, domain.CodeAuthenticationFailed)
+			if reasonOf(de) != reasonMultipleHeaders {
+				t.Errorf("%q: reason %q", c.values, reasonOf(de))
+			}
+		}
 	}
 }

@@ -110,7 +110,8 @@ func TestNormalizeFillsRecordsWrittenBeforeProgramFields(t *testing.T) {
 
 // Issue 14: no API caller decides what runs on a host.
 func TestRuntimeConfigCannotNameWhatRuns(t *testing.T) {
-	for _, rc := range []string{`{"command":["/bin/sh","-c","id > /tmp/pwned"]}`, `{"image":"evil:latest"}`, `{"entrypoint":["x"]}`, `{"command":null}`} {
+	for _, rc := range []string{`{"command":["/bin/sh","-c","id > /tmp/pwned"]}`, `{"image":"evil:latest"}`, `{"entrypoint":["x"]}`, `{"command":null}`,
+		`{"Command":["/bin/sh"]}`, `{"IMAGE":"evil:latest"}`, `{"EntryPoint":["x"]}`, `{"STORAGE":true}`, `{"Checkpoint_Interval_Secs":1}`} {
 		if _, err := Create(Definition{Name: "x", RuntimeConfig: []byte(rc)}, "id", t0); codeOf(err) != CodeInvalidRequestBody {
 			t.Errorf("%s: got %v, want InvalidRequestBody", rc, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -74,9 +75,21 @@ func ValidateRuntimeConfig(raw json.RawMessage) (json.RawMessage, error) {
 	// What a pipeline runs is the operator's configuration (the compute
 	// driver's runtime), never an API caller's: a command line here would
 	// let any write key run code on the host.
-	for _, key := range []string{"command", "image", "entrypoint"} {
-		if _, ok := obj[key]; ok {
-			return nil, InvalidRequestBody("runtime_config", fmt.Sprintf("%q is not accepted: what a pipeline runs is the operator's configuration (the compute driver's runtime), never set through the API", key))
+	// In any letter case: a runtime reading its configuration with a
+	// case-insensitive decoder (encoding/json's) would take "Command" for
+	// "command".
+	for k := range obj {
+		for _, key := range []string{"command", "image", "entrypoint"} {
+			if strings.EqualFold(k, key) {
+				return nil, InvalidRequestBody("runtime_config", fmt.Sprintf("%q is not accepted: what a pipeline runs is the operator's configuration (the compute driver's runtime), never set through the API", k))
+			}
+		}
+		// The documented keys are case-sensitive: encoding/json would
+		// read "STORAGE" as storage, the runtime might not.
+		for _, key := range []string{"storage", "checkpoint_interval_secs", "fault"} {
+			if k != key && strings.EqualFold(k, key) {
+				return nil, InvalidRequestBody("runtime_config", fmt.Sprintf("unknown key %q (keys are case-sensitive: did you mean %q?)", k, key))
+			}
 		}
 	}
 	if err := json.Unmarshal(trimmed, &known); err != nil {

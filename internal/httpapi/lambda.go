@@ -64,6 +64,18 @@ func (h *Handler) LambdaHandler(ctx context.Context, ev events.APIGatewayProxyRe
 	return toProxyResponse(h.Handle(ctx, req)), nil
 }
 
+// LambdaHandlerWithoutAuthorizer is LambdaHandler for an invocation that
+// does not come from API Gateway (the local stack's Lambda endpoint, whose
+// callers write the whole event): requestContext.authorizer is dropped, never
+// trusted, so the principal always comes from verifying the event's
+// Authorization header with the configured Verifier (none: 401). On AWS only
+// API Gateway invokes the api function (its resource policy), and only API
+// Gateway writes requestContext.
+func (h *Handler) LambdaHandlerWithoutAuthorizer(ctx context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	ev.RequestContext.Authorizer = nil
+	return h.LambdaHandler(ctx, ev)
+}
+
 func proxyHeaders(ev events.APIGatewayProxyRequest) http.Header {
 	hd := http.Header{}
 	if len(ev.MultiValueHeaders) > 0 {
@@ -75,7 +87,7 @@ func proxyHeaders(ev events.APIGatewayProxyRequest) http.Header {
 		return hd
 	}
 	for k, v := range ev.Headers {
-		hd.Set(k, v)
+		hd.Add(k, v) // "authorization" and "Authorization" are two headers
 	}
 	return hd
 }

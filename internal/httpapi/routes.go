@@ -287,7 +287,13 @@ func (h *Handler) authenticate(ctx context.Context, req *Request) (auth.Principa
 		obs.Logger(ctx).Error("request without a verified principal and no verifier configured (is the API Gateway authorizer attached to this route?)")
 		return auth.Principal{}, domain.AuthenticationFailed("no verified credentials")
 	}
-	return h.verifier.Verify(ctx, req.Header.Get("Authorization"))
+	// One rule for every path (auth.AuthorizationValue): a second
+	// Authorization header is refused, not ignored.
+	header, err := auth.AuthorizationValue(req.Header.Values("Authorization"))
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	return h.verifier.Verify(ctx, header)
 }
 
 // query parses the query strictly: only the endpoint's parameters.

@@ -43,7 +43,7 @@ func contractClient(t *testing.T) (*lambda.Client, *Server, *atomic.Int32) {
 	t.Cleanup(func() { _ = shutdown(context.Background()) })
 	c := lambda.New(lambda.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
-		Credentials:      credentials.NewStaticCredentialsProvider("local", "local", ""),
+		Credentials:      credentials.StaticCredentialsProvider{Value: srv.Credentials()},
 		RetryMaxAttempts: 1,
 	})
 	return c, srv, &calls

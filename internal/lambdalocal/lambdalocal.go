@@ -18,6 +18,13 @@
 // shape ({"ExecutedVersion", "Payload", "SdkHttpMetadata",
 // "SdkResponseMetadata", "StatusCode"}), so "OutputPath": "$.Payload" works as
 // in AWS.
+//
+// Like the Lambda service, the endpoint serves only authenticated callers:
+// every Invoke request must carry an AWS Signature Version 4 made with the
+// Server's credentials (random per Server, see Credentials and sigv4.go),
+// else 403 (MissingAuthenticationTokenException, UnrecognizedClientException,
+// InvalidSignatureException, IncompleteSignatureException) and no function
+// runs.
 package lambdalocal
 
 import (
@@ -39,6 +46,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/google/uuid"
 )
 
@@ -109,11 +117,13 @@ type Server struct {
 	mux   *http.ServeMux
 	mu    sync.RWMutex
 	funcs map[string]*function
+	creds aws.Credentials
 }
 
-// NewServer returns a Server with no functions registered.
+// NewServer returns a Server with no functions registered, and fresh random
+// credentials (Credentials) that every Invoke request must be signed with.
 func NewServer() *Server {
-	s := &Server{funcs: map[string]*function{}, mux: http.NewServeMux()}
+	s := &Server{funcs: map[string]*function{}, mux: http.NewServeMux(), creds: NewCredentials()}
 	s.mux.HandleFunc("POST /2015-03-31/functions/{name}/invocations", s.handleInvoke)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -359,6 +369,19 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(body) > maxPayload {
 		writeAPIError(w, http.StatusRequestEntityTooLarge, "RequestTooLargeException", "Request must be smaller than 6291456 bytes for the InvokeFunction operation")
+		return
+	}
+	// Authentication before anything else (sigv4.go): only a caller holding
+	// the Server's credentials gets further, whatever the payload claims.
+	region := s.Region
+	if region == "" {
+		region = DefaultRegion
+	}
+	if serr := verifySignature(r, body, s.Credentials(), region, time.Now()); serr != nil {
+		if s.Logger != nil {
+			s.Logger.Warn("lambda invoke refused", "error_type", serr.errType, "reason", serr.msg, "remote", r.RemoteAddr)
+		}
+		writeAPIError(w, serr.status, serr.errType, serr.msg)
 		return
 	}
 	invocationType := r.Header.Get("X-Amz-Invocation-Type")

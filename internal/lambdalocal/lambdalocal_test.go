@@ -153,11 +153,12 @@ func runUnderRuntime(t *testing.T, name string) (body []byte, isError bool) {
 	}
 }
 
-func invokeHTTP(t *testing.T, h http.Handler, fn string, payload string) (*http.Response, []byte) {
+func invokeHTTP(t *testing.T, srv *Server, fn string, payload string) (*http.Response, []byte) {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodPost, "/2015-03-31/functions/"+url.PathEscape(fn)+"/invocations", strings.NewReader(payload))
+	signRequest(t, req, []byte(payload), srv.Credentials(), time.Now())
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
+	srv.ServeHTTP(rec, req)
 	return rec.Result(), rec.Body.Bytes()
 }
 
@@ -416,6 +417,7 @@ func TestInvocationTypes(t *testing.T) {
 	})
 	req := httptest.NewRequest(http.MethodPost, "/2015-03-31/functions/async/invocations", strings.NewReader(`{"a":1}`))
 	req.Header.Set("X-Amz-Invocation-Type", "Event")
+	signRequest(t, req, []byte(`{"a":1}`), srv.Credentials(), time.Now())
 	rec := httptest.NewRecorder()
 	srv.ServeHTTP(rec, req)
 	if rec.Code != http.StatusAccepted {
@@ -426,6 +428,7 @@ func TestInvocationTypes(t *testing.T) {
 	}
 	req = httptest.NewRequest(http.MethodPost, "/2015-03-31/functions/async/invocations", nil)
 	req.Header.Set("X-Amz-Invocation-Type", "DryRun")
+	signRequest(t, req, nil, srv.Credentials(), time.Now())
 	rec = httptest.NewRecorder()
 	srv.ServeHTTP(rec, req)
 	if rec.Code != http.StatusNoContent {
@@ -441,7 +444,13 @@ func TestStartServes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = shutdown(context.Background()) }()
-	resp, err := http.Post(endpoint+"/2015-03-31/functions/raw/invocations", "application/json", strings.NewReader(`"x"`))
+	req, err := http.NewRequest(http.MethodPost, endpoint+"/2015-03-31/functions/raw/invocations", strings.NewReader(`"x"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	signRequest(t, req, []byte(`"x"`), srv.Credentials(), time.Now())
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

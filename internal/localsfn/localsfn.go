@@ -97,6 +97,13 @@ type Config struct {
 	// LambdaEndpoint is the local Lambda Invoke API (lambdalocal) that Lambda
 	// Tasks call.
 	LambdaEndpoint string
+	// LambdaCredentials sign (SigV4) the service's Invoke requests: the
+	// local Lambda endpoint serves only callers holding its credentials
+	// (lambdalocal.Server.Credentials). They reach the Node process as
+	// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in its environment (never
+	// in its config file), for the adapter and the engine's own Lambda
+	// client alike. Empty: the requests are not signed.
+	LambdaCredentials aws.Credentials
 	// Overrides for all state machines.
 	Overrides Overrides
 	// StateFile, when set, persists executions across restarts. Executions
@@ -258,7 +265,10 @@ func (s *Service) start(ctx context.Context) error {
 	cmd := exec.Command(node, filepath.Join(root, ServiceDir, "server.js"), cfgPath)
 	cmd.Dir = root
 	cmd.SysProcAttr = sysProcAttr()
-	cmd.Env = append(os.Environ(), "NODE_NO_WARNINGS=1")
+	cmd.Env = append(childEnv(os.Environ()), "NODE_NO_WARNINGS=1")
+	if c := cfg.LambdaCredentials; c.AccessKeyID != "" {
+		cmd.Env = append(cmd.Env, "AWS_ACCESS_KEY_ID="+c.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+c.SecretAccessKey)
+	}
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw
 	cmd.Stderr = pw
@@ -449,6 +459,21 @@ func NewClient(ctx context.Context, endpoint string) (*sfn.Client, error) {
 	return sfn.NewFromConfig(cfg, func(o *sfn.Options) {
 		o.BaseEndpoint = aws.String(endpoint)
 	}), nil
+}
+
+// childEnv is the environment the Node process inherits, without any AWS
+// credentials of the caller's: it signs only with LambdaCredentials.
+func childEnv(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE":
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 func or(s, def string) string {

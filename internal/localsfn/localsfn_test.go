@@ -126,6 +126,7 @@ func recoverStep(_ context.Context, in recoverIn) (recoverOut, error) {
 var (
 	moduleRoot string
 	lambdaURL  string
+	lambdaKeys aws.Credentials
 	shared     *localsfn.Service
 	client     *sfn.Client
 	sharedLog  testkit.SyncBuffer
@@ -153,8 +154,9 @@ func slowRetryMachine() localsfn.StateMachine {
 
 func testConfig() localsfn.Config {
 	return localsfn.Config{
-		ModuleRoot:     moduleRoot,
-		LambdaEndpoint: lambdaURL,
+		ModuleRoot:        moduleRoot,
+		LambdaEndpoint:    lambdaURL,
+		LambdaCredentials: lambdaKeys,
 		StateMachines: []localsfn.StateMachine{
 			testMachine("workflow"),
 			testMachine("listing"),
@@ -197,6 +199,7 @@ func runMain(m *testing.M) int {
 	}
 
 	lam := lambdalocal.NewServer()
+	lambdaKeys = lam.Credentials()
 	lam.Register("step", lambdalocal.Typed(step))
 	lam.Register("finish", lambdalocal.Typed(finish))
 	lam.Register("recover", lambdalocal.Typed(recoverStep))
@@ -1030,4 +1033,38 @@ func TestRetainFinished(t *testing.T) {
 		t.Fatalf("after restart: %d executions, want 2", len(ls.Executions))
 	}
 	takenAgain("after restart")
+}
+
+// TestLambdaCallsAreSigned: the service signs its Invoke requests with
+// Config.LambdaCredentials (SigV4); the local Lambda endpoint refuses a
+// service holding other credentials, for the adapter and the engine's own
+// client alike, and the function never runs.
+func TestLambdaCallsAreSigned(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, invoker := range []string{"adapter", "engine"} {
+		var log testkit.SyncBuffer
+		cfg := testConfig()
+		cfg.TaskInvoker = invoker
+		cfg.StateMachines = cfg.StateMachines[:1]
+		cfg.LambdaCredentials = lambdalocal.NewCredentials()
+		cfg.Log = &log
+		svc, err := localsfn.Start(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := localsfn.NewClient(ctx, svc.Endpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := uniq("unsigned-" + invoker)
+		out := waitDone(t, c, start(t, c, svc, "workflow", id, stepIn{ID: id, Mode: "ok"}))
+		_ = svc.Stop()
+		if out.Status == types.ExecutionStatusSucceeded || !strings.Contains(aws.ToString(out.Error)+aws.ToString(out.Cause), "UnrecognizedClient") {
+			t.Errorf("%s with foreign credentials: %s %s %s\n%s", invoker, out.Status, aws.ToString(out.Error), aws.ToString(out.Cause), log.String())
+		}
+		if n := callsFor(id).Load(); n != 0 {
+			t.Errorf("%s with foreign credentials: the step ran %d times", invoker, n)
+		}
+	}
 }

@@ -208,7 +208,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		})
 	}
 	s.sfnSvc, err = localsfn.Start(ctx, localsfn.Config{
-		ModuleRoot: root, Port: cfg.SFNPort, StateMachines: machines, LambdaEndpoint: lambdaURL,
+		ModuleRoot: root, Port: cfg.SFNPort, StateMachines: machines, LambdaEndpoint: lambdaURL, LambdaCredentials: s.Lambda.Credentials(),
 		Overrides: cfg.Overrides, StateFile: filepath.Join(s.DataDir, "executions.json"), Log: cfg.ServiceLog,
 	})
 	if err != nil {
@@ -244,7 +244,8 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		return nil, err
 	}
 	s.Lambda.Register(FunctionSteps, lambdalocal.FromLambda(s.Steps.Handle), lambdalocal.WithTimeout(5*time.Minute))
-	s.Lambda.Register(FunctionAPI, lambdalocal.FromLambda(api.LambdaHandler))
+	// Not API Gateway's invocation: a caller's authorizer context is not trusted.
+	s.Lambda.Register(FunctionAPI, lambdalocal.FromLambda(api.LambdaHandlerWithoutAuthorizer))
 	s.Lambda.Register(FunctionAuthorizer, lambdalocal.FromLambda(auth.NewAPIGatewayAuthorizer(verifier, logger).Handle))
 	s.Lambda.Register(FunctionReconciler, lambdalocal.FromLambda(func(ctx context.Context) (reconciler.Report, error) {
 		return s.Reconciler.Run(ctx)
