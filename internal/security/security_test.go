@@ -38,7 +38,7 @@ import (
 	"github.com/sluicehq/sluice/internal/lambdalocal"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/testkit"
-	"github.com/sluicehq/sluice/internal/workflow"
+	"github.com/sluicehq/sluice/internal/workflow/workflowtest"
 )
 
 // One shared DynamoDB Local per test binary; the suite makes its own table.
@@ -63,7 +63,7 @@ type suite struct {
 	table      string
 	handler    *httpapi.Handler
 	authorizer *auth.APIGatewayAuthorizer
-	rec        *workflow.Recorder
+	rec        *workflowtest.Recorder
 	srv        *httptest.Server
 	logs       *testkit.SyncBuffer
 
@@ -77,7 +77,7 @@ type suite struct {
 
 func newSuite(t *testing.T) *suite {
 	t.Helper()
-	s := &suite{t: t, ctx: context.Background(), rec: workflow.NewRecorder(), logs: &testkit.SyncBuffer{}}
+	s := &suite{t: t, ctx: context.Background(), rec: workflowtest.NewRecorder(), logs: &testkit.SyncBuffer{}}
 	s.client, s.table = dynamolocal.NewPipelinesTable(t)
 	logger := slog.New(slog.NewJSONHandler(s.logs, nil))
 	st := store.NewDynamo(s.client, s.table, store.WithLogger(logger))
