@@ -203,6 +203,10 @@ func (s *Service) ExecutionArn(stateMachine, execution string) string {
 func (s *Service) start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.startLocked(ctx)
+}
+
+func (s *Service) startLocked(ctx context.Context) error {
 	if s.run != nil {
 		if !s.run.proc.Exited() {
 			return errors.New("localsfn: service already running")
@@ -354,6 +358,10 @@ func (s *Service) Kill() error {
 func (s *Service) stop(sig syscall.Signal, grace time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.stopLocked(sig, grace)
+}
+
+func (s *Service) stopLocked(sig syscall.Signal, grace time.Duration) error {
 	p := s.run
 	if p == nil {
 		return nil
@@ -398,11 +406,14 @@ func (s *Service) Process() *supervisor.Process {
 
 // Restart stops the service if it runs (gracefully) and starts it again with
 // the same configuration and port; with a StateFile, the executions survive.
+// It is atomic: Process and Exited see the old process or the new one.
 func (s *Service) Restart(ctx context.Context) error {
-	if err := s.Stop(); err != nil {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.stopLocked(syscall.SIGTERM, 5*time.Second); err != nil {
 		return err
 	}
-	return s.start(ctx)
+	return s.startLocked(ctx)
 }
 
 // Running reports whether the service process is alive.
