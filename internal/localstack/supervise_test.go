@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/sluicehq/sluice/functions/api/openapi"
 	"github.com/sluicehq/sluice/internal/supervisor"
 )
 
@@ -51,11 +54,24 @@ func TestSupervisedPartHealthAndTerminal(t *testing.T) {
 	defer s.stopPart(PartSFN)
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(299) })
 	h := s.withHealth(api)
+	spec, err := openapi3.NewLoader().LoadFromData(openapi.YAML())
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := spec.Components.Schemas["Health"].Value
 	get := func(path string) (int, Health) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
 		var doc Health
 		_ = json.Unmarshal(rec.Body.Bytes(), &doc)
+		if rec.Code == 200 || rec.Code == 503 {
+			// The answer is what the OpenAPI document describes.
+			var v any
+			_ = json.Unmarshal(rec.Body.Bytes(), &v)
+			if err := schema.VisitJSON(v); err != nil {
+				t.Errorf("/healthz %d %s: not a Health document: %v", rec.Code, rec.Body, err)
+			}
+		}
 		return rec.Code, doc
 	}
 	if code, doc := get("/healthz"); code != 200 || doc.Status != "ok" || doc.Parts[PartSFN].State != supervisor.Up {
