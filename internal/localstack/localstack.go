@@ -92,6 +92,9 @@ type Config struct {
 	// ServiceLog receives the output of DynamoDB Local and the Step Functions
 	// service. Nil: discarded.
 	ServiceLog io.Writer
+	// RestartBackoff is the pause before a dead part's first restart
+	// (doubling up to MaxBackoff); 0: MinBackoff.
+	RestartBackoff time.Duration
 }
 
 // Stack is a running local control plane.
@@ -118,6 +121,7 @@ type Stack struct {
 	sfnSvc  *localsfn.Service
 	supMu   sync.Mutex
 	sups    map[string]*supervisor.Supervisor // the supervised parts, by name
+	backoff time.Duration                     // Config.RestartBackoff
 	closers []func() error
 	cancel  context.CancelFunc
 	tempDir string
@@ -159,6 +163,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	}
 
 	// State store.
+	s.backoff = cfg.RestartBackoff
 	if err := s.startDynamo(ctx, cfg, logger); err != nil {
 		return nil, err
 	}

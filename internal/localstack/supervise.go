@@ -1,6 +1,7 @@
 package localstack
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -90,7 +91,7 @@ func (s *Stack) supervise(ctx context.Context, name string, logger *slog.Logger,
 	var last supervisor.State
 	var downAt time.Time
 	sup := supervisor.New(supervisor.Config{
-		Name: name, Start: start, Stop: stop, MinBackoff: MinBackoff, MaxBackoff: MaxBackoff,
+		Name: name, Start: start, Stop: stop, MinBackoff: cmp.Or(s.backoff, MinBackoff), MaxBackoff: max(MaxBackoff, s.backoff),
 		OnChange: func(st supervisor.Status) {
 			prev := last
 			last = st.State

@@ -129,7 +129,10 @@ type fault struct {
 // lost (the histories), no deployment_error but the runtime's
 // ComputeVanished.
 func chaosSupervisedParts(t *testing.T) {
-	stack, logs := startStack(t, localstack.Config{DataDir: t.TempDir(), ReconcileInterval: time.Second, Overrides: fastWaits})
+	// A restart waits a second: a dead part stays visible in /healthz for
+	// at least that long (the poller looks every 15 ms).
+	stack, logs := startStack(t, localstack.Config{DataDir: t.TempDir(), ReconcileInterval: time.Second, Overrides: fastWaits,
+		RestartBackoff: time.Second})
 	c := newClient(t, stack)
 	t.Cleanup(func() {
 		if t.Failed() {
