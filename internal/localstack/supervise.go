@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -46,7 +47,7 @@ type Health struct {
 func (s *Stack) Health() Health {
 	h := Health{Status: "ok", Parts: map[string]supervisor.Status{}}
 	s.supMu.Lock()
-	sups := maps(s.sups)
+	sups := maps.Clone(s.sups)
 	s.supMu.Unlock()
 	for name, sup := range sups {
 		st := sup.Status()
@@ -56,14 +57,6 @@ func (s *Stack) Health() Health {
 		}
 	}
 	return h
-}
-
-func maps[K comparable, V any](m map[K]V) map[K]V {
-	c := make(map[K]V, len(m))
-	for k, v := range m {
-		c[k] = v
-	}
-	return c
 }
 
 // withHealth answers GET /healthz (no query) with the stack's Health; every
