@@ -53,6 +53,12 @@ type Spec struct {
 	// ParentDeathSignal is sent to the child by the kernel if this process
 	// dies first (Linux; 0: SIGKILL).
 	ParentDeathSignal syscall.Signal
+	// OutliveParent: no parent-death signal (the pipelines' runtimes end by
+	// their driver's Deprovision or Shutdown, not with their launcher).
+	OutliveParent bool
+	// NoTail: the output goes straight to Stdout and Stderr (an *os.File is
+	// inherited by the child, no copying) and no tail is kept.
+	NoTail bool
 	// PIDFile, when set, holds "pid start-ticks" while the process runs, so
 	// SweepOrphan can end a group left behind by a crashed launcher.
 	PIDFile string
@@ -84,12 +90,19 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 	p := &Process{name: spec.Name, tail: NewTailBuffer(16 << 10), done: make(chan struct{}), pidFile: spec.PIDFile}
 	cmd := exec.Command(spec.Path, spec.Args...)
 	cmd.Dir, cmd.Env = spec.Dir, spec.Env
-	cmd.Stdout = teeTo(p.tail, spec.Stdout)
-	cmd.Stderr = teeTo(p.tail, spec.Stderr)
-	if spec.Stdout == spec.Stderr {
-		cmd.Stderr = cmd.Stdout // one writer: exec copies with one goroutine
+	if spec.NoTail {
+		cmd.Stdout, cmd.Stderr = spec.Stdout, spec.Stderr
+	} else {
+		cmd.Stdout = teeTo(p.tail, spec.Stdout)
+		cmd.Stderr = teeTo(p.tail, spec.Stderr)
+		if spec.Stdout == spec.Stderr {
+			cmd.Stderr = cmd.Stdout // one writer: exec copies with one goroutine
+		}
 	}
 	cmd.SysProcAttr = sysProcAttr(spec.ParentDeathSignal)
+	if spec.OutliveParent {
+		cmd.SysProcAttr = sysProcAttrNoDeathSignal()
+	}
 	cmd.WaitDelay = 2 * time.Second
 	p.cmd = cmd
 	if err := cmd.Start(); err != nil {
@@ -151,6 +164,14 @@ func (p *Process) ExitErr() error {
 	default:
 		return nil
 	}
+}
+
+// ProcessState is the ended process's state (nil before Done).
+func (p *Process) ProcessState() *os.ProcessState {
+	if !p.Exited() {
+		return nil
+	}
+	return p.cmd.ProcessState
 }
 
 // Exited reports whether the process has exited.

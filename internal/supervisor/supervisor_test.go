@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -221,5 +222,26 @@ func TestBackoffIsCapped(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("backoff %v, want %v", got, want)
 		}
+	}
+}
+
+func TestProcessNoTailWritesStraightToTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "runtime.log")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p, err := Start(context.Background(), Spec{Name: "sh", Path: "sh", Args: []string{"-c", "echo hi; exit 4"},
+		Stdout: f, Stderr: f, NoTail: true, OutliveParent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-p.Done()
+	if st := p.ProcessState(); st == nil || st.ExitCode() != 4 {
+		t.Fatalf("process state %v", st)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "hi\n" || p.Tail() != "" {
+		t.Errorf("file %q, tail %q", b, p.Tail())
 	}
 }

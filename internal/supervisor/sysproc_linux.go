@@ -13,3 +13,6 @@ func sysProcAttr(deathSig syscall.Signal) *syscall.SysProcAttr {
 	}
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: deathSig}
 }
+
+// sysProcAttrNoDeathSignal: a process group of its own only.
+func sysProcAttrNoDeathSignal() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }

@@ -9,3 +9,6 @@ import "syscall"
 func sysProcAttr(syscall.Signal) *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }
+
+// sysProcAttrNoDeathSignal: a process group of its own only.
+func sysProcAttrNoDeathSignal() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
