@@ -14,6 +14,12 @@
 //     capped exponential back-off (Restarting, then Up), until Stop. Its
 //     Status (state, since when, last error, restarts) is what the local
 //     stack's /healthz and terminal show.
+//
+// Users: internal/dynamolocal and internal/localsfn start their child
+// through Start; internal/localstack supervises them and the in-process
+// Lambda endpoint with Supervisor; internal/compute/localproc spawns and
+// reaps the pipelines' runtimes through Start (OutliveParent, NoTail) and
+// never restarts them: a runtime that dies is its pipeline's failure.
 package supervisor
 
 import (
