@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -17,6 +16,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/sluicehq/sluice/internal/supervisor"
 )
 
 // Defaults for Options.
@@ -57,6 +58,10 @@ type Options struct {
 	// StopTimeout is how long Stop waits after SIGTERM before SIGKILL
 	// (DefaultStopTimeout if 0).
 	StopTimeout time.Duration
+	// PIDFile, when set, records the emulator's pid while it runs; a start
+	// first ends an emulator a crashed launcher left behind on it
+	// (supervisor.SweepOrphan).
+	PIDFile string
 
 	// skipPortCheck lets tests reach the emulator's own bind failure.
 	skipPortCheck bool
@@ -68,17 +73,10 @@ type Instance struct {
 	Endpoint string // http://127.0.0.1:<Port>
 	Port     int
 
-	opts   Options // resolved: absolute paths, java found, port fixed
-	mu     sync.Mutex
-	proc   *process    // nil when stopped
-	stderr *tailBuffer // of the latest process
-}
-
-type process struct {
-	cmd     *exec.Cmd
-	stderr  *tailBuffer
-	done    chan struct{} // closed when the process has exited
-	waitErr error         // set before done is closed
+	opts Options // resolved: absolute paths, java found, port fixed
+	mu   sync.Mutex
+	proc *supervisor.Process // nil when stopped
+	last *supervisor.Process // the latest process (for StderrTail)
 }
 
 // Start runs DynamoDB Local and returns once it answers ListTables.
@@ -184,51 +182,48 @@ func (o *Options) args() []string {
 	return append(args, "-dbPath", o.DBPath)
 }
 
-// start launches the process and waits until it is ready. i.mu is not held:
-// callers own i exclusively (Start) or hold the lock (Restart).
+// start launches the process (supervisor.Start: its own process group,
+// output captured) and waits until it is ready. i.mu is not held: callers
+// own i exclusively (Start) or hold the lock (Restart).
 func (i *Instance) start(ctx context.Context) error {
 	o := &i.opts
+	if o.PIDFile != "" {
+		supervisor.SweepOrphan(o.PIDFile)
+	}
 	if !o.skipPortCheck {
 		if err := checkPortFree(o.Port); err != nil {
 			return err
 		}
 	}
-	p := &process{stderr: newTailBuffer(16 << 10), done: make(chan struct{})}
-	cmd := exec.Command(o.Java, o.args()...)
-	cmd.Dir = o.JarDir
-	cmd.Stdout = o.Stdout
-	if cmd.Stdout == nil {
-		cmd.Stdout = io.Discard
+	stdout := o.Stdout
+	if stdout == nil {
+		stdout = io.Discard
 	}
-	cmd.Stderr = p.stderr
-	if o.Stderr != nil {
-		cmd.Stderr = io.MultiWriter(p.stderr, o.Stderr)
+	stderr := o.Stderr
+	if stderr == nil {
+		stderr = io.Discard
 	}
-	cmd.SysProcAttr = sysProcAttr()
-	cmd.WaitDelay = 2 * time.Second
-	p.cmd = cmd
-	i.stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("dynamolocal: starting %s: %w", o.Java, err)
-	}
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.done)
-	}()
-	i.proc = p
-
-	if err := i.waitReady(ctx); err != nil {
-		_ = i.stopLocked()
+	p, err := supervisor.Start(ctx, supervisor.Spec{
+		Name: "DynamoDB Local", Path: o.Java, Args: o.args(), Dir: o.JarDir,
+		Stdout: stdout, Stderr: stderr, ParentDeathSignal: syscall.SIGTERM,
+		StartTimeout: o.StartTimeout, PIDFile: o.PIDFile,
+		Ready: func(ctx context.Context, p *supervisor.Process) error {
+			i.last = p
+			return i.waitReady(ctx, p)
+		},
+	})
+	if err != nil {
+		if !strings.HasPrefix(err.Error(), "dynamolocal:") {
+			return fmt.Errorf("dynamolocal: %w", err)
+		}
 		return err
 	}
+	i.proc = p
 	return nil
 }
 
-func (i *Instance) waitReady(ctx context.Context) error {
+func (i *Instance) waitReady(ctx context.Context, p *supervisor.Process) error {
 	o := &i.opts
-	p := i.proc
-	ctx, cancel := context.WithTimeout(ctx, o.StartTimeout)
-	defer cancel()
 	client, err := NewClient(ctx, i.Endpoint, func(opts *dynamodb.Options) { opts.RetryMaxAttempts = 1 })
 	if err != nil {
 		return err
@@ -237,7 +232,7 @@ func (i *Instance) waitReady(ctx context.Context) error {
 	ticker := time.NewTicker(100 * time.Millisecond)
 	defer ticker.Stop()
 	for {
-		if s := p.stderr.String(); strings.Contains(s, "Address already in use") || strings.Contains(s, "Failed to bind") {
+		if s := p.Tail(); strings.Contains(s, "Address already in use") || strings.Contains(s, "Failed to bind") {
 			return fmt.Errorf("dynamolocal: DynamoDB Local could not bind port %d: %w\nstderr:\n%s", o.Port, ErrPortInUse, tail(s, 1500))
 		}
 		callCtx, callCancel := context.WithTimeout(ctx, 2*time.Second)
@@ -247,13 +242,16 @@ func (i *Instance) waitReady(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case <-p.done:
+		case <-p.Done():
 			return fmt.Errorf("dynamolocal: DynamoDB Local (%s %s) exited during startup (%v); stderr:\n%s",
-				o.Java, strings.Join(o.args(), " "), p.waitErr, tail(p.stderr.String(), 3000))
+				o.Java, strings.Join(o.args(), " "), p.ExitErr(), tail(p.Tail(), 3000))
 		case <-ctx.Done():
+			if p.Exited() {
+				continue // reported by the case above on the next round
+			}
 			if ctxErr := context.Cause(ctx); errors.Is(ctxErr, context.DeadlineExceeded) && time.Since(begin) >= o.StartTimeout {
 				return fmt.Errorf("dynamolocal: DynamoDB Local on port %d did not answer within %v (last error: %v); stderr:\n%s",
-					o.Port, o.StartTimeout, err, tail(p.stderr.String(), 3000))
+					o.Port, o.StartTimeout, err, tail(p.Tail(), 3000))
 			}
 			return fmt.Errorf("dynamolocal: waiting for DynamoDB Local: %w", ctx.Err())
 		case <-ticker.C:
@@ -279,25 +277,40 @@ func (i *Instance) stopLocked() error {
 		return nil
 	}
 	i.proc = nil
-	pid := p.cmd.Process.Pid
-	select {
-	case <-p.done:
-		return nil // already gone
-	default:
+	if err := p.Stop(i.opts.StopTimeout); err != nil {
+		return fmt.Errorf("dynamolocal: %w", err)
 	}
-	_ = signalGroup(pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
+	return nil
+}
+
+// Kill ends the emulator at once with SIGKILL to its process group, as a
+// crash would (chaos tests; a persistent instance keeps what it committed).
+func (i *Instance) Kill() error {
+	i.mu.Lock()
+	p := i.proc
+	i.mu.Unlock()
+	if p == nil {
 		return nil
-	case <-time.After(i.opts.StopTimeout):
 	}
-	_ = signalGroup(pid, syscall.SIGKILL)
-	select {
-	case <-p.done:
+	return p.Kill()
+}
+
+// Exited is closed when the current emulator process has exited (by itself,
+// Kill or Stop); nil when none was started.
+func (i *Instance) Exited() <-chan struct{} {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.proc == nil {
 		return nil
-	case <-time.After(10 * time.Second):
-		return fmt.Errorf("dynamolocal: DynamoDB Local (pid %d) did not exit after SIGKILL", pid)
 	}
+	return i.proc.Done()
+}
+
+// Process is the current emulator process (nil when stopped).
+func (i *Instance) Process() *supervisor.Process {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.proc
 }
 
 // Restart stops the emulator and starts it again on the same port with the
@@ -318,15 +331,7 @@ func (i *Instance) Restart(ctx context.Context) error {
 func (i *Instance) Running() bool {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if i.proc == nil {
-		return false
-	}
-	select {
-	case <-i.proc.done:
-		return false
-	default:
-		return true
-	}
+	return i.proc != nil && !i.proc.Exited()
 }
 
 // Pid is the emulator's process id, 0 when stopped.
@@ -336,42 +341,17 @@ func (i *Instance) Pid() int {
 	if i.proc == nil {
 		return 0
 	}
-	return i.proc.cmd.Process.Pid
+	return i.proc.Pid()
 }
 
-// StderrTail returns the last part of the latest emulator process's stderr.
+// StderrTail returns the last part of the latest emulator process's output.
 func (i *Instance) StderrTail() string {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if i.stderr == nil {
+	if i.last == nil {
 		return ""
 	}
-	return i.stderr.String()
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func newTailBuffer(max int) *tailBuffer { return &tailBuffer{max: max} }
-
-func (t *tailBuffer) Write(b []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, b...)
-	if over := len(t.buf) - t.max; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-	}
-	return len(b), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.buf)
+	return i.last.Tail()
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -23,7 +23,6 @@
 package localsfn
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,7 +31,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -42,6 +40,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
+
+	"github.com/sluicehq/sluice/internal/supervisor"
 )
 
 // Defaults of the local stack.
@@ -133,6 +133,9 @@ type Config struct {
 	Log io.Writer
 	// StartTimeout bounds the wait for the service to listen (default 30 s).
 	StartTimeout time.Duration
+	// PIDFile, when set, records the service's pid while it runs; a start
+	// first ends a service a crashed launcher left behind on it.
+	PIDFile string
 }
 
 type fileConfig struct {
@@ -164,11 +167,9 @@ type Service struct {
 }
 
 type process struct {
-	cmd     *exec.Cmd
+	proc    *supervisor.Process
 	cfgPath string
-	exited  chan struct{}
-	waitErr error
-	logDone chan struct{}
+	log     *supervisor.LineWriter
 }
 
 // Start launches the service and waits until it listens.
@@ -209,12 +210,15 @@ func (s *Service) ExecutionArn(stateMachine, execution string) string {
 func (s *Service) start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.startLocked(ctx)
+}
+
+func (s *Service) startLocked(ctx context.Context) error {
 	if s.run != nil {
-		select {
-		case <-s.run.exited:
-		default:
+		if !s.run.proc.Exited() {
 			return errors.New("localsfn: service already running")
 		}
+		s.cleanupLocked()
 	}
 	cfg := s.cfg
 	node, err := NodeBinary(cfg.ModuleRoot)
@@ -262,27 +266,6 @@ func (s *Service) start(ctx context.Context) error {
 	}
 	_ = f.Close()
 
-	cmd := exec.Command(node, filepath.Join(root, ServiceDir, "server.js"), cfgPath)
-	cmd.Dir = root
-	cmd.SysProcAttr = sysProcAttr()
-	cmd.Env = append(childEnv(os.Environ()), "NODE_NO_WARNINGS=1")
-	if c := cfg.LambdaCredentials; c.AccessKeyID != "" {
-		cmd.Env = append(cmd.Env, "AWS_ACCESS_KEY_ID="+c.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+c.SecretAccessKey)
-	}
-	pr, pw := io.Pipe()
-	cmd.Stdout = pw
-	cmd.Stderr = pw
-	if err := cmd.Start(); err != nil {
-		_ = os.Remove(cfgPath)
-		return fmt.Errorf("localsfn: starting %s: %w", node, err)
-	}
-	p := &process{cmd: cmd, cfgPath: cfgPath, exited: make(chan struct{}), logDone: make(chan struct{})}
-	go func() {
-		p.waitErr = cmd.Wait()
-		_ = pw.Close()
-		close(p.exited)
-	}()
-
 	type ready struct {
 		endpoint string
 		port     int
@@ -292,74 +275,83 @@ func (s *Service) start(ctx context.Context) error {
 		failMu sync.Mutex
 		fail   []string
 	)
-	go func() {
-		defer close(p.logDone)
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 16<<20)
-		announced := false
-		for sc.Scan() {
-			line := sc.Bytes()
-			if cfg.Log != nil {
-				_, _ = cfg.Log.Write(append(append([]byte(nil), line...), '\n'))
-			}
-			var rec struct {
-				Msg      string `json:"msg"`
-				Endpoint string `json:"endpoint"`
-				Port     int    `json:"port"`
-				Error    string `json:"error"`
-			}
-			if json.Unmarshal(line, &rec) != nil {
-				failMu.Lock()
-				if len(fail) < 40 {
-					fail = append(fail, string(line))
-				}
-				failMu.Unlock()
-				continue
-			}
-			switch {
-			case rec.Msg == "listening" && !announced:
-				announced = true
-				readyCh <- ready{rec.Endpoint, rec.Port}
-			case rec.Error != "" && !announced:
-				failMu.Lock()
-				fail = append(fail, rec.Msg+": "+rec.Error)
-				failMu.Unlock()
-			}
+	announced := false
+	lines := supervisor.NewLineWriter(func(line []byte) {
+		if cfg.Log != nil {
+			_, _ = cfg.Log.Write(append(append([]byte(nil), line...), '\n'))
 		}
-		_, _ = io.Copy(io.Discard, pr)
-	}()
-
+		var rec struct {
+			Msg      string `json:"msg"`
+			Endpoint string `json:"endpoint"`
+			Port     int    `json:"port"`
+			Error    string `json:"error"`
+		}
+		if json.Unmarshal(line, &rec) != nil {
+			failMu.Lock()
+			if len(fail) < 40 {
+				fail = append(fail, string(line))
+			}
+			failMu.Unlock()
+			return
+		}
+		switch {
+		case rec.Msg == "listening" && !announced:
+			announced = true
+			readyCh <- ready{rec.Endpoint, rec.Port}
+		case rec.Error != "" && !announced:
+			failMu.Lock()
+			fail = append(fail, rec.Msg+": "+rec.Error)
+			failMu.Unlock()
+		}
+	})
+	failures := func() string {
+		_ = lines.Close()
+		failMu.Lock()
+		defer failMu.Unlock()
+		return strings.Join(fail, "\n")
+	}
 	timeout := cfg.StartTimeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	failure := func(what string) error {
-		_ = signalGroup(cmd.Process.Pid, syscall.SIGKILL)
-		<-p.exited
-		<-p.logDone
-		_ = os.Remove(cfgPath)
-		failMu.Lock()
-		defer failMu.Unlock()
-		return fmt.Errorf("localsfn: the local Step Functions service %s: %s", what, strings.Join(fail, "\n"))
+	// The service inherits no AWS credentials of this process; it signs its
+	// Lambda calls with the stack's own (the Lambda endpoint refuses others).
+	env := append(childEnv(os.Environ()), "NODE_NO_WARNINGS=1")
+	if c := cfg.LambdaCredentials; c.AccessKeyID != "" {
+		env = append(env, "AWS_ACCESS_KEY_ID="+c.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+c.SecretAccessKey)
 	}
-	select {
-	case r := <-readyCh:
-		s.Endpoint = r.endpoint
-		s.cfg.Port = r.port // a restart binds the same port, so Endpoint stays valid
-		s.run = p
-	case <-p.exited:
-		<-p.logDone
+	var got ready
+	proc, err := supervisor.Start(ctx, supervisor.Spec{
+		Name: "the local Step Functions service", Path: node, Args: []string{filepath.Join(root, ServiceDir, "server.js"), cfgPath},
+		Dir: root, Env: env, Stdout: lines, Stderr: lines,
+		StartTimeout: timeout, PIDFile: cfg.PIDFile,
+		Ready: func(rctx context.Context, p *supervisor.Process) error {
+			select {
+			case got = <-readyCh:
+				return nil
+			case <-rctx.Done():
+			}
+			switch cause := context.Cause(rctx); {
+			case errors.Is(cause, supervisor.ErrExited):
+				<-p.Done()
+				return fmt.Errorf("localsfn: the local Step Functions service exited during start (%v): %s", p.ExitErr(), failures())
+			case ctx.Err() != nil:
+				return fmt.Errorf("localsfn: the local Step Functions service start was cancelled: %s: %s", ctx.Err(), failures())
+			default:
+				return fmt.Errorf("localsfn: the local Step Functions service did not listen within %s: %s", timeout, failures())
+			}
+		},
+	})
+	if err != nil {
 		_ = os.Remove(cfgPath)
-		failMu.Lock()
-		defer failMu.Unlock()
-		return fmt.Errorf("localsfn: the local Step Functions service exited during start (%v): %s", p.waitErr, strings.Join(fail, "\n"))
-	case <-timer.C:
-		return failure(fmt.Sprintf("did not listen within %s", timeout))
-	case <-ctx.Done():
-		return failure("start was cancelled: " + ctx.Err().Error())
+		if !strings.HasPrefix(err.Error(), "localsfn:") {
+			err = fmt.Errorf("localsfn: %w", err)
+		}
+		return err
 	}
+	s.Endpoint = got.endpoint
+	s.cfg.Port = got.port // a restart binds the same port, so Endpoint stays valid
+	s.run = &process{proc: proc, cfgPath: cfgPath, log: lines}
 	return nil
 }
 
@@ -379,51 +371,69 @@ func (s *Service) Kill() error {
 func (s *Service) stop(sig syscall.Signal, grace time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.stopLocked(sig, grace)
+}
+
+func (s *Service) stopLocked(sig syscall.Signal, grace time.Duration) error {
 	p := s.run
 	if p == nil {
 		return nil
 	}
-	select {
-	case <-p.exited:
-	default:
-		_ = signalGroup(p.cmd.Process.Pid, sig)
-		if sig != syscall.SIGKILL {
-			select {
-			case <-p.exited:
-			case <-time.After(grace):
-				_ = signalGroup(p.cmd.Process.Pid, syscall.SIGKILL)
-			}
-		}
-		<-p.exited
+	var err error
+	if sig == syscall.SIGKILL {
+		err = p.proc.Kill()
+	} else {
+		err = p.proc.Stop(grace)
 	}
-	<-p.logDone
-	_ = os.Remove(p.cfgPath)
+	s.cleanupLocked()
+	return err
+}
+
+// cleanupLocked forgets an exited process (its config file, a last log line).
+func (s *Service) cleanupLocked() {
+	_ = s.run.log.Close()
+	_ = os.Remove(s.run.cfgPath)
 	s.run = nil
-	return nil
+}
+
+// Exited is closed when the current service process has exited (nil when
+// none runs).
+func (s *Service) Exited() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.run == nil {
+		return nil
+	}
+	return s.run.proc.Done()
+}
+
+// Process is the current service process (nil when stopped).
+func (s *Service) Process() *supervisor.Process {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.run == nil {
+		return nil
+	}
+	return s.run.proc
 }
 
 // Restart stops the service if it runs (gracefully) and starts it again with
 // the same configuration and port; with a StateFile, the executions survive.
+// It is atomic: Process and Exited see the old process or the new one.
 func (s *Service) Restart(ctx context.Context) error {
-	if err := s.Stop(); err != nil {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.stopLocked(syscall.SIGTERM, 5*time.Second); err != nil {
 		return err
 	}
-	return s.start(ctx)
+	return s.startLocked(ctx)
 }
 
 // Running reports whether the service process is alive.
 func (s *Service) Running() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.run == nil {
-		return false
-	}
-	select {
-	case <-s.run.exited:
-		return false
-	default:
-		return true
-	}
+	return s.run != nil && !s.run.proc.Exited()
 }
 
 // Healthy asks the service's health path.

@@ -36,8 +36,3 @@ func lockDir(ctx context.Context, path string) (unlock func(), err error) {
 		}
 	}
 }
-
-// signalGroup sends sig to the process group led by pid.
-func signalGroup(pid int, sig syscall.Signal) error {
-	return syscall.Kill(-pid, sig)
-}

@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -37,6 +38,7 @@ import (
 	"github.com/sluicehq/sluice/internal/runtimeclient"
 	"github.com/sluicehq/sluice/internal/steps"
 	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/supervisor"
 	"github.com/sluicehq/sluice/internal/workflow"
 )
 
@@ -90,6 +92,9 @@ type Config struct {
 	// ServiceLog receives the output of DynamoDB Local and the Step Functions
 	// service. Nil: discarded.
 	ServiceLog io.Writer
+	// RestartBackoff is the pause before a dead part's first restart
+	// (doubling up to MaxBackoff); 0: MinBackoff.
+	RestartBackoff time.Duration
 }
 
 // Stack is a running local control plane.
@@ -114,6 +119,9 @@ type Stack struct {
 
 	dynamo  *dynamolocal.Instance
 	sfnSvc  *localsfn.Service
+	supMu   sync.Mutex
+	sups    map[string]*supervisor.Supervisor // the supervised parts, by name
+	backoff time.Duration                     // Config.RestartBackoff
 	closers []func() error
 	cancel  context.CancelFunc
 	tempDir string
@@ -155,7 +163,8 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	}
 
 	// State store.
-	if err := s.startDynamo(ctx, cfg); err != nil {
+	s.backoff = cfg.RestartBackoff
+	if err := s.startDynamo(ctx, cfg, logger); err != nil {
 		return nil, err
 	}
 	if s.Dynamo, err = dynamolocal.NewClient(ctx, s.DynamoEndpoint); err != nil {
@@ -184,18 +193,16 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	}
 
 	// Lambda endpoint first (the state machines call it), then Step Functions.
+	// Each of the three is supervised: restarted, on the same port, when it
+	// dies (see supervise.go).
 	s.Lambda = lambdalocal.NewServer()
 	s.Lambda.Region, s.Lambda.Account = localsfn.DefaultRegion, localsfn.DefaultAccount
-	lambdaURL, stopLambda, err := s.Lambda.Start(addr(cfg.LambdaPort))
+	lambdaURL, err := s.superviseLambda(ctx, cfg.LambdaPort, logger)
 	if err != nil {
 		return nil, fmt.Errorf("local Lambda endpoint: %w", err)
 	}
 	s.LambdaEndpoint = lambdaURL
-	s.closers = append(s.closers, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return stopLambda(ctx)
-	})
+	s.closers = append(s.closers, func() error { return s.stopPart(PartLambda) })
 	if err := localsfn.EnsureInstalled(ctx, root); err != nil {
 		return nil, err
 	}
@@ -207,10 +214,11 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 			Substitutions:  map[string]string{"StepsFunctionArn": FunctionARN(FunctionSteps)},
 		})
 	}
-	s.sfnSvc, err = localsfn.Start(ctx, localsfn.Config{
+	err = s.superviseSFN(ctx, localsfn.Config{
 		ModuleRoot: root, Port: cfg.SFNPort, StateMachines: machines, LambdaEndpoint: lambdaURL, LambdaCredentials: s.Lambda.Credentials(),
-		Overrides: cfg.Overrides, StateFile: filepath.Join(s.DataDir, "executions.json"), Log: cfg.ServiceLog,
-	})
+		Overrides: cfg.Overrides, StateFile: filepath.Join(s.DataDir, ExecFileName), Log: cfg.ServiceLog,
+		PIDFile: filepath.Join(s.DataDir, SFNPIDFileName),
+	}, logger)
 	if err != nil {
 		return nil, fmt.Errorf("local Step Functions service: %w", err)
 	}
@@ -268,7 +276,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	// Requests derive from base, cancelled on close: a followed log stream
 	// ends then instead of holding Shutdown up.
 	base, cancelBase := context.WithCancel(context.Background())
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return base }}
+	srv := &http.Server{Handler: s.withHealth(api), ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return base }}
 	go func() { _ = srv.Serve(ln) }()
 	s.APIURL = "http://" + ln.Addr().String()
 	s.closers = append(s.closers, func() error {
@@ -327,7 +335,7 @@ func checkPorts(cfg Config) error {
 	return nil
 }
 
-func (s *Stack) startDynamo(ctx context.Context, cfg Config) error {
+func (s *Stack) startDynamo(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if cfg.DynamoEndpoint != "" {
 		s.DynamoEndpoint = cfg.DynamoEndpoint
 		return nil
@@ -336,16 +344,16 @@ func (s *Stack) startDynamo(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	opts := dynamolocal.Options{JarDir: jar, Port: cfg.DynamoPort, Stdout: cfg.ServiceLog, Stderr: cfg.ServiceLog}
+	opts := dynamolocal.Options{JarDir: jar, Port: cfg.DynamoPort, Stdout: cfg.ServiceLog, Stderr: cfg.ServiceLog,
+		PIDFile: filepath.Join(s.DataDir, DynamoPIDFileName)}
 	if cfg.DataDir != "" {
-		opts.DBPath = filepath.Join(s.DataDir, "dynamodb")
+		opts.DBPath = filepath.Join(s.DataDir, DynamoDir)
 		if err := os.MkdirAll(opts.DBPath, 0o755); err != nil {
 			return err
 		}
 	}
-	s.dynamo, err = dynamolocal.Start(ctx, opts)
-	if err != nil {
-		return fmt.Errorf("DynamoDB Local: %w", err)
+	if err := s.superviseDynamo(ctx, opts, logger); err != nil {
+		return err
 	}
 	s.DynamoEndpoint = s.dynamo.Endpoint
 	return nil
@@ -399,13 +407,6 @@ func (s *Stack) Reconcile(ctx context.Context) (reconciler.Report, error) {
 	return s.Reconciler.Run(ctx)
 }
 
-// StopSFN kills the Step Functions service (chaos tests); RestartSFN brings it
-// back on the same port with the executions it had persisted.
-func (s *Stack) StopSFN() error { return s.sfnSvc.Kill() }
-
-// RestartSFN restarts the Step Functions service.
-func (s *Stack) RestartSFN(ctx context.Context) error { return s.sfnSvc.Restart(ctx) }
-
 // RestartDynamo restarts DynamoDB Local (persistent stacks keep their data).
 func (s *Stack) RestartDynamo(ctx context.Context) error {
 	if s.dynamo == nil {
@@ -424,10 +425,12 @@ func (s *Stack) Close() error {
 		errs = append(errs, s.closers[i]())
 	}
 	s.closers = nil
+	errs = append(errs, s.stopPart(PartSFN))
 	if s.sfnSvc != nil {
 		errs = append(errs, s.sfnSvc.Stop())
 		s.sfnSvc = nil
 	}
+	errs = append(errs, s.stopPart(PartDynamo))
 	if s.dynamo != nil {
 		errs = append(errs, s.dynamo.Stop())
 		s.dynamo = nil

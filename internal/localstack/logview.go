@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -243,6 +244,19 @@ func (t *termView) summary(r slog.Record, f map[string]slog.Value) string {
 		return "runtime of " + str(f, "pipeline") + " (pid " + str(f, "pid") + ") " + str(f, "reason")
 	case "step failed":
 		return str(f, "step") + " " + ref(f) + " failed: " + str(f, "error")
+	case MsgPartDown:
+		return str(f, "part") + " is down (" + str(f, "error") + "); restarting it with back-off (GET /healthz shows it)"
+	case MsgPartRestartFailed:
+		return str(f, "part") + " did not restart: " + str(f, "error") + "; trying again with back-off"
+	case MsgPartBack:
+		s := str(f, "part") + " is back up (restart " + str(f, "restarts")
+		if pid := str(f, "pid"); pid != "" && pid != "0" {
+			s += ", pid " + pid
+		}
+		if ms, err := strconv.ParseInt(str(f, "down_ms"), 10, 64); err == nil {
+			s += ", down " + (time.Duration(ms) * time.Millisecond).Round(100*time.Millisecond).String()
+		}
+		return s + ")"
 	case "step done", "runtime status observed", "stopping runtime", "action accepted":
 		// The status lines say the same, once.
 		if !t.verbose {

@@ -56,6 +56,10 @@ const (
 	ComputeDir   = "compute"         // the local compute driver's root (runtimes, storage)
 	DynamoDir    = "dynamodb"        // DynamoDB Local's files
 	ExecFileName = "executions.json" // the Step Functions service's executions
+	// Pid files of the supervised child processes while they run: a start
+	// first ends a process a crashed launcher left behind on them.
+	DynamoPIDFileName = "dynamodb.pid"
+	SFNPIDFileName    = "stepfunctions.pid"
 )
 
 // Exit codes of Run.

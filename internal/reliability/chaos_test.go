@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
-
 	"github.com/sluicehq/sluice/internal/bench"
 	"github.com/sluicehq/sluice/internal/compute/localproc"
 	"github.com/sluicehq/sluice/internal/domain"
@@ -22,7 +20,6 @@ import (
 	"github.com/sluicehq/sluice/internal/localstack"
 	"github.com/sluicehq/sluice/internal/sampleruntime"
 	"github.com/sluicehq/sluice/internal/store"
-	"github.com/sluicehq/sluice/internal/workflow"
 )
 
 // fastWaits shortens the local engine's Wait states and Retry pauses.
@@ -30,7 +27,7 @@ var fastWaits = localsfn.Overrides{WaitTimeOverrides: map[string]int{"*": 200}, 
 
 func TestChaos(t *testing.T) {
 	t.Parallel()
-	t.Run("KillStepFunctions", func(t *testing.T) { t.Parallel(); chaosKillStepFunctions(t) })
+	t.Run("SupervisedParts", func(t *testing.T) { t.Parallel(); chaosSupervisedParts(t) })
 	t.Run("RestartDynamoDB", func(t *testing.T) { t.Parallel(); chaosRestartDynamo(t) })
 	t.Run("RuntimeCrashMidCheckpoint", func(t *testing.T) { t.Parallel(); chaosCheckpointCrash(t) })
 }
@@ -79,85 +76,6 @@ func checkFinalHistory(t *testing.T, stack *localstack.Stack, name string, reque
 	if len(problems) > 0 {
 		t.Logf("history of %s:\n%s", name, compactEvents(events))
 	}
-}
-
-// The local Step Functions service is killed while two executions run: a
-// suspend waiting for a slow suspend, and a start waiting for a runtime
-// that is still initializing. After the restart both executions are
-// ABORTED; reconciler passes start attempt 1 of each, which finish the job.
-func chaosKillStepFunctions(t *testing.T) {
-	stack, logs := startStack(t, localstack.Config{ReconcileInterval: -1, Overrides: fastWaits})
-	c := newClient(t, stack)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("stack logs (tail):\n%s", logs.lines(150, "chaos-"))
-		}
-	})
-	suspending, starting := "chaos-suspend", "chaos-start"
-	c.must(t, "POST", "/v0/pipelines", map[string]any{"name": suspending, "runtime_config": map[string]any{
-		"checkpoint_interval_secs": 1, "fault": map[string]any{"suspend_delay_secs": 4}}}, 201)
-	c.must(t, "POST", "/v0/pipelines", map[string]any{"name": starting, "runtime_config": map[string]any{
-		"checkpoint_interval_secs": 1, "fault": map[string]any{"initializing_secs": 5}}}, 201)
-
-	c.must(t, "POST", "/v0/pipelines/"+suspending+"/start", nil, 202)
-	waitRecord(t, stack, suspending, "Running", func(p domain.Pipeline) bool {
-		return settled(p) && p.DeploymentStatus() == domain.CombinedRunning
-	})
-	c.must(t, "POST", "/v0/pipelines/"+suspending+"/stop", nil, 202)
-	c.must(t, "POST", "/v0/pipelines/"+starting+"/start", nil, 202)
-	sp := waitRecord(t, stack, suspending, "Suspending with its workflow recorded", func(p domain.Pipeline) bool {
-		return isStatus(domain.CombinedSuspending, domain.CombinedDesiredSuspended)(p) && p.Workflow != nil && p.Workflow.Generation == p.Generation
-	})
-	st := waitRecord(t, stack, starting, "Provisioning with its workflow recorded", func(p domain.Pipeline) bool {
-		return p.ResourcesStatus == domain.ResourcesProvisioning && p.Workflow != nil && p.Workflow.Generation == p.Generation
-	})
-	execs := []domain.WorkflowRef{*sp.Workflow, *st.Workflow}
-
-	if err := stack.StopSFN(); err != nil {
-		t.Fatalf("killing the Step Functions service: %v", err)
-	}
-	// The API still answers reads while the workflow service is down.
-	c.must(t, "GET", "/v0/pipelines/"+suspending, nil, 200)
-	time.Sleep(time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := stack.RestartSFN(ctx); err != nil {
-		t.Fatalf("restarting the Step Functions service: %v", err)
-	}
-	for _, ref := range execs {
-		if got := waitExecutionEnd(t, stack, ref); got != sfntypes.ExecutionStatusAborted {
-			t.Errorf("%s after the restart: %s, want ABORTED", ref.ExecutionName, got)
-		}
-	}
-
-	reconcileUntil(t, stack, "both pipelines converge", func() bool {
-		return fullyStopped(get(t, stack, suspending)) && settled(get(t, stack, starting))
-	})
-	p := get(t, stack, suspending)
-	if p.DeploymentError != nil {
-		t.Errorf("%s: deployment_error %+v after a graceful stop", suspending, p.DeploymentError)
-	}
-	if p.Workflow == nil || p.Workflow.Kind != domain.WorkflowSuspend || workflow.AttemptOf(p.Workflow.ExecutionName) < 1 {
-		t.Errorf("%s: workflow %+v, want a later attempt of the suspend workflow", suspending, p.Workflow)
-	}
-	if !strings.Contains(string(p.StorageStatusDetails), "checkpoints") {
-		t.Errorf("%s: storage_status_details %s, want the checkpoint list of the suspend", suspending, p.StorageStatusDetails)
-	}
-	p = get(t, stack, starting)
-	if p.DeploymentStatus() != domain.CombinedRunning || p.Workflow == nil || p.Workflow.Kind != domain.WorkflowStart || workflow.AttemptOf(p.Workflow.ExecutionName) < 1 {
-		t.Errorf("%s: %s with workflow %+v, want Running by a later attempt of the start workflow", starting, p.DeploymentStatus(), p.Workflow)
-	}
-	for _, name := range []string{suspending, starting} {
-		if w := get(t, stack, name).Workflow; w != nil {
-			if got := waitExecutionEnd(t, stack, *w); got != sfntypes.ExecutionStatusSucceeded {
-				t.Errorf("%s: %s", w.ExecutionName, got)
-			}
-		}
-	}
-	c.must(t, "POST", "/v0/pipelines/"+starting+"/stop?force=true", nil, 202)
-	waitRecord(t, stack, starting, "Stopped", fullyStopped)
-	checkFinalHistory(t, stack, suspending, nil)
-	checkFinalHistory(t, stack, starting, nil)
 }
 
 // DynamoDB Local (persistent, DataDir) is restarted while 8 clients create

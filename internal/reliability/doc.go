@@ -50,11 +50,21 @@
 //
 // # TestChaos
 //
-//   - KillStepFunctions: the local Step Functions service is killed
-//     (SIGKILL) while a suspend execution waits for a slow suspend and a
-//     start execution waits for a slow runtime, then restarted: both
-//     executions come back ABORTED, and reconciler passes start attempt 1
-//     of each, which converge (Stopped without error; Running).
+//   - SupervisedParts: on one persistent stack (DataDir, the real process
+//     driver, the reconciler every second), each part is killed
+//     mid-workflow: the Step Functions service (SIGKILL) while a graceful
+//     stop suspends a slow runtime, DynamoDB Local (SIGKILL) while a start
+//     waits for a slowly initializing runtime, the Lambda endpoint (its
+//     server closed with its connections) during a suspend, and a runtime
+//     process (SIGKILL). Right after each kill an action goes to a bystander
+//     pipeline. The test neither re-sends nor redrives anything. Checked:
+//     /healthz answers 503 degraded naming the dead part, then 200 with the
+//     part up and its restart count grown; every pipeline converges (the
+//     killed Step Functions execution came back ABORTED and a later attempt
+//     finished the stop); a bystander whose action was acknowledged reaches
+//     it; no deployment_error but the runtime's ComputeVanished; every
+//     history passes checkHistory (no acknowledged action lost). The faults
+//     and their outcomes are logged.
 //   - RestartDynamoDB: a persistent stack (DataDir) takes creates and
 //     lifecycle actions from 8 clients while DynamoDB Local is restarted
 //     mid-run: every record and every history event acknowledged before the

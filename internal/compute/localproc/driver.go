@@ -52,7 +52,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -63,6 +62,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/compute"
+	"github.com/sluicehq/sluice/internal/supervisor"
 )
 
 var _ compute.Driver = (*Driver)(nil)
@@ -355,9 +355,7 @@ func (d *Driver) provisionLocked(ctx context.Context, req compute.ProvisionReque
 	if err != nil {
 		return "", meta{}, err
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = runDir
-	cmd.Env = d.runtimeEnv(
+	env := d.runtimeEnv(
 		EnvRuntimeConfig+"="+runtimeConfig,
 		EnvStorageDir+"="+storage,
 		EnvInitial+"="+initial,
@@ -367,7 +365,6 @@ func (d *Driver) provisionLocked(ctx context.Context, req compute.ProvisionReque
 		EnvDeploymentID+"="+req.DeploymentID,
 		EnvProgramDir+"="+programDir,
 	)
-	setpgid(cmd)
 	var logf *os.File
 	if d.cfg.Stdout == nil || d.cfg.Stderr == nil {
 		logf, err = os.OpenFile(filepath.Join(runDir, logFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -375,20 +372,29 @@ func (d *Driver) provisionLocked(ctx context.Context, req compute.ProvisionReque
 			return "", meta{}, fmt.Errorf("localproc: log file: %w", err)
 		}
 	}
-	cmd.Stdout, cmd.Stderr = d.cfg.Stdout, d.cfg.Stderr
-	if cmd.Stdout == nil {
-		cmd.Stdout = logf
+	stdout, stderr := d.cfg.Stdout, d.cfg.Stderr
+	if stdout == nil {
+		stdout = logf
 	}
-	if cmd.Stderr == nil {
-		cmd.Stderr = logf
+	if stderr == nil {
+		stderr = logf
 	}
-	if err := cmd.Start(); err != nil {
+	// Its own process group (a Ctrl-C on the control plane's terminal does
+	// not reach it; Deprovision signals the whole group), no parent-death
+	// signal (the driver's Shutdown ends it), the output straight to
+	// runtime.log. Never restarted: a runtime that dies is its pipeline's
+	// failure (ComputeVanished).
+	proc, err := supervisor.Start(context.Background(), supervisor.Spec{
+		Name: "runtime " + req.DeploymentID, Path: argv[0], Args: argv[1:], Dir: runDir, Env: env,
+		Stdout: stdout, Stderr: stderr, NoTail: true, OutliveParent: true,
+	})
+	if err != nil {
 		if logf != nil {
 			_ = logf.Close()
 		}
 		return "", meta{}, fmt.Errorf("localproc: starting runtime %q: %w", argv[0], err)
 	}
-	pid := cmd.Process.Pid
+	pid := proc.Pid()
 	m := meta{
 		Pipeline:     req.Pipeline,
 		PipelineID:   req.PipelineID,
@@ -405,7 +411,7 @@ func (d *Driver) provisionLocked(ctx context.Context, req compute.ProvisionReque
 	d.children[runDir] = c
 	d.mu.Unlock()
 	d.waiters.Add(1)
-	go d.reap(cmd, c, runDir, m, logf)
+	go d.reap(proc, c, runDir, m, logf)
 
 	if err := writeMeta(runDir, m); err != nil {
 		_ = signalGroup(pid, syscall.SIGKILL)
@@ -469,10 +475,10 @@ func (d *Driver) startupFailure(runDir string, m meta) error {
 }
 
 // reap waits for a spawned process and records how it ended.
-func (d *Driver) reap(cmd *exec.Cmd, c *child, runDir string, m meta, logf *os.File) {
+func (d *Driver) reap(proc *supervisor.Process, c *child, runDir string, m meta, logf *os.File) {
 	defer d.waiters.Done()
-	_ = cmd.Wait()
-	code, sig, reason := exitReason(cmd.ProcessState)
+	<-proc.Done()
+	code, sig, reason := exitReason(proc.ProcessState())
 	if _, err := os.Stat(filepath.Join(runDir, stopRequestedFile)); err == nil {
 		reason = "deprovisioned (" + reason + ")"
 	}

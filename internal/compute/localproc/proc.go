@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -121,11 +120,4 @@ func signalName(sig syscall.Signal) string {
 		return "SIGQUIT"
 	}
 	return fmt.Sprintf("%d (%s)", int(sig), sig.String())
-}
-
-// setpgid makes cmd's process the leader of a new process group, so a Ctrl-C on
-// the control plane's terminal does not reach the runtimes and Deprovision can
-// signal the whole group.
-func setpgid(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 }
