@@ -98,7 +98,7 @@ var stepFaults sync.Map // pipeline name → func(step string) error
 // injectStepFaults puts the fault hook in front of a stack's steps function.
 func injectStepFaults(stack *Stack) {
 	handle := stack.Steps.Handle
-	stack.Lambda.Register(FunctionSteps, lambdalocal.FromLambda(func(ctx context.Context, req steps.Request) (steps.State, error) {
+	stack.Lambda.Register(FunctionSteps, lambdalocal.FromLambda(func(ctx context.Context, req steps.Request) (steps.Payload, error) {
 		if f, ok := stepFaults.Load(req.State.Pipeline); ok {
 			if err := f.(func(string) error)(req.Step); err != nil {
 				return req.State, err

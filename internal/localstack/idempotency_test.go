@@ -23,7 +23,7 @@ type stepDriver struct {
 
 // invoke runs one step and returns its output state, or the error type and
 // message of a function error.
-func (d *stepDriver) invoke(step string, st steps.State) (steps.State, string, string) {
+func (d *stepDriver) invoke(step string, st steps.Payload) (steps.Payload, string, string) {
 	d.e.t.Helper()
 	payload, err := json.Marshal(steps.Request{Step: step, Execution: d.exec, State: st})
 	if err != nil {
@@ -40,7 +40,7 @@ func (d *stepDriver) invoke(step string, st steps.State) (steps.State, string, s
 		_ = json.Unmarshal(res.Payload, &doc)
 		return st, res.ErrorType, doc.ErrorMessage
 	}
-	var out steps.State
+	var out steps.Payload
 	if err := json.Unmarshal(res.Payload, &out); err != nil {
 		d.e.t.Fatalf("%s returned %s: %v", step, res.Payload, err)
 	}
@@ -48,7 +48,7 @@ func (d *stepDriver) invoke(step string, st steps.State) (steps.State, string, s
 }
 
 // must runs a step that must succeed.
-func (d *stepDriver) must(step string, st steps.State) steps.State {
+func (d *stepDriver) must(step string, st steps.Payload) steps.Payload {
 	d.e.t.Helper()
 	out, typ, msg := d.invoke(step, st)
 	if typ != "" {
@@ -60,7 +60,7 @@ func (d *stepDriver) must(step string, st steps.State) steps.State {
 // twice runs a step twice with the same request and checks that the second
 // invocation changed nothing: same output, same record (refresh version),
 // same history.
-func (d *stepDriver) twice(step string, st steps.State) steps.State {
+func (d *stepDriver) twice(step string, st steps.Payload) steps.Payload {
 	d.e.t.Helper()
 	out1 := d.must(step, st)
 	rec1, hist1 := d.e.get(d.name), d.e.pipelineHistory(d.name)
@@ -79,9 +79,9 @@ func (d *stepDriver) twice(step string, st steps.State) steps.State {
 }
 
 // stateOf is the input of a workflow execution of p's generation.
-func stateOf(p domain.Pipeline, kind domain.WorkflowKind) steps.State {
+func stateOf(p domain.Pipeline, kind domain.WorkflowKind) steps.Payload {
 	in := workflow.InputOf(p, kind)
-	return steps.State{Pipeline: in.Pipeline, PipelineID: in.PipelineID, Generation: in.Generation, Kind: kind, DeploymentID: in.DeploymentID}
+	return steps.Payload{Pipeline: in.Pipeline, PipelineID: in.PipelineID, Generation: in.Generation, Kind: kind, DeploymentID: in.DeploymentID}
 }
 
 // Issue 5: every step invoked twice with the same request leaves the record

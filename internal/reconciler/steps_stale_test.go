@@ -40,7 +40,7 @@ func TestSuspendWorkflowWithALaggingListing(t *testing.T) {
 	wf := &steps.Steps{Store: stale, Driver: drv, Continuer: f.wf, Logger: f.rec.Logger,
 		RuntimeFor: func(string) (steps.Runtime, error) { return f.rt, nil }}
 	f.rec.Store, f.rec.Driver = stale, drv
-	st := steps.State{Pipeline: "p", PipelineID: p.ID, Generation: p.Generation, Kind: domain.WorkflowSuspend}
+	st := steps.Payload{Pipeline: "p", PipelineID: p.ID, Generation: p.Generation, Kind: domain.WorkflowSuspend}
 	run := func(step string) {
 		t.Helper()
 		var err error

@@ -172,7 +172,7 @@ func TestStepErrorClassification(t *testing.T) {
 		name    string
 		step    string
 		record  string
-		state   func(State) State
+		state   func(Payload) Payload
 		setup   func(s *Steps, rt *stubRuntime, d *errDriver)
 		want    string
 		wantErr string // the deployment error code, for pipeline errors
@@ -180,7 +180,7 @@ func TestStepErrorClassification(t *testing.T) {
 		{name: "unknown step after a deploy", step: "Explode", record: "running", want: "ControlPlaneError"},
 		{name: "no pipeline in the input", step: StepMarkStopped, record: "", want: "ControlPlaneError"},
 		{name: "suspend without a location", step: StepRequestSuspend, record: "suspending",
-			state: func(st State) State { st.Location = ""; return st }, want: "ControlPlaneError"},
+			state: func(st Payload) Payload { st.Location = ""; return st }, want: "ControlPlaneError"},
 		{name: "unparsable location", step: StepCheckSuspend, record: "suspending",
 			setup: func(s *Steps, _ *stubRuntime, _ *errDriver) {
 				s.RuntimeFor = func(string) (Runtime, error) { return nil, errors.New("bad URL") }
@@ -216,7 +216,7 @@ func TestStepErrorClassification(t *testing.T) {
 				d.check = compute.CheckResult{State: compute.StateGone, Reason: "exit 1"}
 			}, want: "PipelineComputeError", wantErr: "ComputeVanished"},
 		{name: "provisioning timeout", step: StepCheckReadiness, record: "provisioning",
-			state: func(st State) State { st.Deadline = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC); return st },
+			state: func(st Payload) Payload { st.Deadline = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC); return st },
 			want:  "PipelineComputeError", wantErr: "ProvisioningTimeout"},
 	}
 	for _, tc := range tests {
@@ -229,7 +229,7 @@ func TestStepErrorClassification(t *testing.T) {
 			if tc.setup != nil {
 				tc.setup(s, rt, d)
 			}
-			st := State{Pipeline: tc.record, Generation: 1, Location: "http://rt", DeploymentID: "dep"}
+			st := Payload{Pipeline: tc.record, Generation: 1, Location: "http://rt", DeploymentID: "dep"}
 			if tc.state != nil {
 				st = tc.state(st)
 			}

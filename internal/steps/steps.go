@@ -26,9 +26,9 @@ import (
 	"github.com/sluicehq/sluice/internal/store"
 )
 
-// State is the workflow's state: the execution input, carried and extended
+// Payload is the workflow's data (not a status): the execution input, carried and extended
 // from step to step (each Task's result replaces it).
-type State struct {
+type Payload struct {
 	Pipeline string `json:"pipeline"`
 	// PipelineID fences against a deleted and re-created pipeline of the same name.
 	PipelineID string              `json:"pipeline_id"`
@@ -70,9 +70,9 @@ type CaughtError struct {
 
 // Request is the payload of every step invocation.
 type Request struct {
-	Step      string `json:"step"`
-	Execution string `json:"execution"`
-	State     State  `json:"state"`
+	Step      string  `json:"step"`
+	Execution string  `json:"execution"`
+	State     Payload `json:"state"`
 }
 
 // Runtime is the part of the runtime protocol (SPEC §7) the steps use.
@@ -173,13 +173,13 @@ const (
 )
 
 // Handle dispatches one step invocation. It is the Lambda handler.
-func (s *Steps) Handle(ctx context.Context, req Request) (State, error) {
+func (s *Steps) Handle(ctx context.Context, req Request) (Payload, error) {
 	st := req.State
 	log := s.logger().With("step", req.Step, "pipeline", st.Pipeline, "generation", st.Generation, "execution", req.Execution)
 	if id := obs.LambdaRequestID(ctx); id != "" {
 		log = log.With("aws_request_id", id)
 	}
-	handlers := map[string]func(context.Context, Request) (State, error){
+	handlers := map[string]func(context.Context, Request) (Payload, error){
 		StepMarkProvisioning:   s.markProvisioning,
 		StepProvision:          s.provision,
 		StepCheckReadiness:     s.checkReadiness,
@@ -224,7 +224,7 @@ func (s *Steps) cause(req Request) store.Cause {
 }
 
 // current reads the record and fences on the generation.
-func (s *Steps) current(ctx context.Context, st State) (domain.Pipeline, error) {
+func (s *Steps) current(ctx context.Context, st Payload) (domain.Pipeline, error) {
 	p, err := s.Store.Get(ctx, st.Pipeline)
 	if err != nil {
 		return p, s.storeError("read", err)
@@ -308,7 +308,7 @@ func deploymentIDFor(p domain.Pipeline) string {
 	return uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "sluice/%s/%d", p.ID, p.Generation)).String()
 }
 
-func (s *Steps) markProvisioning(ctx context.Context, req Request) (State, error) {
+func (s *Steps) markProvisioning(ctx context.Context, req Request) (Payload, error) {
 	st := req.State
 	p, err := s.current(ctx, st)
 	if err != nil {
@@ -333,7 +333,7 @@ func (s *Steps) markProvisioning(ctx context.Context, req Request) (State, error
 	return st, nil
 }
 
-func (s *Steps) provision(ctx context.Context, req Request) (State, error) {
+func (s *Steps) provision(ctx context.Context, req Request) (Payload, error) {
 	st := req.State
 	p, err := s.current(ctx, st)
 	if err != nil {
@@ -399,7 +399,7 @@ func temporaryCompute(err error) bool {
 	return errors.Is(err, compute.ErrTemporary) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
-func (s *Steps) checkReadiness(ctx context.Context, req Request) (State, error) {
+func (s *Steps) checkReadiness(ctx context.Context, req Request) (Payload, error) {
 	st := req.State
 	cfg := s.Config.withDefaults()
 	if _, err := s.current(ctx, st); err != nil {
@@ -413,7 +413,7 @@ func (s *Steps) checkReadiness(ctx context.Context, req Request) (State, error) 
 	st.WaitSeconds = s.backoff(st.Attempt-1, cfg.ReadinessBackoffBase, cfg.ReadinessBackoffCap)
 	// notYet ends an iteration that found the runtime not ready, whatever
 	// the reason: the loop's bound applies to every such iteration.
-	notYet := func() (State, error) {
+	notYet := func() (Payload, error) {
 		if st.Attempt >= cfg.MaxIterations {
 			st.Continue = true
 		}
@@ -482,7 +482,7 @@ func runtimeFailure(what string, err error) error {
 	return runtimeFailed("RuntimeError", fmt.Sprintf("%s: %v", what, err), nil)
 }
 
-func (s *Steps) markProvisioned(ctx context.Context, req Request) (State, error) {
+func (s *Steps) markProvisioned(ctx context.Context, req Request) (Payload, error) {
 	st := req.State
 	p, err := s.transition(ctx, req, domain.MarkProvisioned(st.Location, st.Observed))
 	if err != nil {
@@ -566,7 +566,7 @@ func suspended(p domain.Pipeline) bool {
 	return p.RuntimeStatus != nil && *p.RuntimeStatus == domain.RuntimeSuspended
 }
 
-func (s *Steps) markSuspending(ctx context.Context, req Request) (State, error) {
+func (s *Steps) markSuspending(ctx context.Context, req Request) (Payload, error) {
 	st := req.State
 	p, err := s.current(ctx, st)
 	if err != nil {
@@ -587,7 +587,7 @@ func (s *Steps) markSuspending(ctx context.Context, req Request) (State, error) 
 	return st, nil
 }
 
-func (s *Steps) requestSuspend(ctx context.Context, req Request) (State, error) {
+func (s *Steps) requestSuspend(ctx context.Context, req Request) (Payload, error) {
 	st := req.State
 	p, err := s.current(ctx, st)
 	if err != nil {
@@ -608,7 +608,7 @@ func (s *Steps) requestSuspend(ctx context.Context, req Request) (State, error) 
 	return st, nil
 }
 
-func (s *Steps) checkSuspend(ctx context.Context, req Request) (State, error) {
+func (s *Steps) checkSuspend(ctx context.Context, req Request) (Payload, error) {
 	st := req.State
 	cfg := s.Config.withDefaults()
 	p, err := s.current(ctx, st)
@@ -652,7 +652,7 @@ func (s *Steps) checkSuspend(ctx context.Context, req Request) (State, error) {
 	return st, nil
 }
 
-func (s *Steps) markSuspended(ctx context.Context, req Request) (State, error) {
+func (s *Steps) markSuspended(ctx context.Context, req Request) (Payload, error) {
 	st := req.State
 	details := st.StorageDetails
 	if len(details) > domain.MaxStorageDetailsBytes {
@@ -672,12 +672,12 @@ func (s *Steps) markSuspended(ctx context.Context, req Request) (State, error) {
 	return st, err
 }
 
-func (s *Steps) markStopping(ctx context.Context, req Request) (State, error) {
+func (s *Steps) markStopping(ctx context.Context, req Request) (Payload, error) {
 	st, _, err := s.toStopping(ctx, req, nil)
 	return st, err
 }
 
-func (s *Steps) recordError(ctx context.Context, req Request) (State, error) {
+func (s *Steps) recordError(ctx context.Context, req Request) (Payload, error) {
 	cause := causeFromCatch(req.State.Error)
 	st, hadError, err := s.toStopping(ctx, req, cause)
 	if err == nil && !st.AlreadyStopped && !hadError && s.Metrics != nil {
@@ -690,7 +690,7 @@ func (s *Steps) recordError(ctx context.Context, req Request) (State, error) {
 // deployment_error when set, unless it is Stopped already (AlreadyStopped:
 // the workflow has nothing left to do). hadError tells whether an error was
 // recorded before, so a repeated step is not counted twice.
-func (s *Steps) toStopping(ctx context.Context, req Request, cause *domain.ErrorBody) (st State, hadError bool, err error) {
+func (s *Steps) toStopping(ctx context.Context, req Request, cause *domain.ErrorBody) (st Payload, hadError bool, err error) {
 	st = req.State
 	p, err := s.current(ctx, st)
 	if err != nil {
@@ -714,7 +714,7 @@ func (s *Steps) toStopping(ctx context.Context, req Request, cause *domain.Error
 	return st, hadError, nil
 }
 
-func (s *Steps) deprovision(ctx context.Context, req Request) (State, error) {
+func (s *Steps) deprovision(ctx context.Context, req Request) (Payload, error) {
 	st := req.State
 	p, err := s.current(ctx, st)
 	if err != nil {
@@ -733,7 +733,7 @@ func (s *Steps) deprovision(ctx context.Context, req Request) (State, error) {
 	return st, nil
 }
 
-func (s *Steps) markStopped(ctx context.Context, req Request) (State, error) {
+func (s *Steps) markStopped(ctx context.Context, req Request) (Payload, error) {
 	before, err := s.current(ctx, req.State)
 	if err != nil {
 		return req.State, err
@@ -756,7 +756,7 @@ func stopRequestedAt(p domain.Pipeline) (graceful bool, since time.Time) {
 	return false, p.ResourcesDesiredStatusSince
 }
 
-func (s *Steps) clearStorage(ctx context.Context, req Request) (State, error) {
+func (s *Steps) clearStorage(ctx context.Context, req Request) (Payload, error) {
 	st := req.State
 	p, err := s.current(ctx, st)
 	if err != nil {
@@ -771,7 +771,7 @@ func (s *Steps) clearStorage(ctx context.Context, req Request) (State, error) {
 	return st, nil
 }
 
-func (s *Steps) markStorageCleared(ctx context.Context, req Request) (State, error) {
+func (s *Steps) markStorageCleared(ctx context.Context, req Request) (Payload, error) {
 	_, err := s.transition(ctx, req, domain.MarkStorageCleared())
 	return req.State, err
 }
@@ -779,7 +779,7 @@ func (s *Steps) markStorageCleared(ctx context.Context, req Request) (State, err
 // continueAsNew starts the next execution of this generation's workflow and
 // records it; this execution then ends. The new execution starts its loop
 // again (a suspend request is idempotent, a readiness check is a read).
-func (s *Steps) continueAsNew(ctx context.Context, req Request) (State, error) {
+func (s *Steps) continueAsNew(ctx context.Context, req Request) (Payload, error) {
 	st := req.State
 	p, err := s.current(ctx, st)
 	if err != nil {

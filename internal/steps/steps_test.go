@@ -185,11 +185,11 @@ func (f *fixture) transition(name string, tr domain.Transition) domain.Pipeline 
 	return after
 }
 
-func (f *fixture) handle(step string, st State) (State, error) {
+func (f *fixture) handle(step string, st Payload) (Payload, error) {
 	return f.steps.Handle(f.ctx, Request{Step: step, Execution: "exec", State: st})
 }
 
-func (f *fixture) must(step string, st State) State {
+func (f *fixture) must(step string, st Payload) Payload {
 	f.t.Helper()
 	out, err := f.handle(step, st)
 	if err != nil {
@@ -198,8 +198,8 @@ func (f *fixture) must(step string, st State) State {
 	return out
 }
 
-func startState(p domain.Pipeline, kind domain.WorkflowKind) State {
-	st := State{Pipeline: p.Name, PipelineID: p.ID, Generation: p.Generation, Kind: kind}
+func startState(p domain.Pipeline, kind domain.WorkflowKind) Payload {
+	st := Payload{Pipeline: p.Name, PipelineID: p.ID, Generation: p.Generation, Kind: kind}
 	if p.DeploymentID != nil {
 		st.DeploymentID = *p.DeploymentID
 	}
@@ -336,7 +336,7 @@ func TestCheckSuspendDuringForcedStop(t *testing.T) {
 }
 
 // Every field a Choice or Wait state of statemachine/*.asl.json reads is in
-// the JSON of every State, whatever its value: a Choice on an absent path
+// the JSON of every Payload, whatever its value: a Choice on an absent path
 // fails the execution with States.Runtime.
 func TestStateCarriesEveryPathTheASLReads(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("..", "..", "statemachine", "*.asl.json"))
@@ -344,7 +344,7 @@ func TestStateCarriesEveryPathTheASLReads(t *testing.T) {
 		t.Fatalf("no state machines: %v", err)
 	}
 	path := regexp.MustCompile(`"(?:Variable|SecondsPath|TimestampPath)"\s*:\s*"\$\.([a-z_]+)"`)
-	b, err := json.Marshal(State{Kind: domain.WorkflowStop})
+	b, err := json.Marshal(Payload{Kind: domain.WorkflowStop})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +361,7 @@ func TestStateCarriesEveryPathTheASLReads(t *testing.T) {
 		for _, m := range path.FindAllSubmatch(src, -1) {
 			seen++
 			if _, ok := zero[string(m[1])]; !ok {
-				t.Errorf("%s reads $.%s, which the zero State omits: %s", filepath.Base(file), m[1], b)
+				t.Errorf("%s reads $.%s, which the zero Payload omits: %s", filepath.Base(file), m[1], b)
 			}
 		}
 	}
