@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sluicehq/sluice/internal/domain"
 	"io"
 	"net/http"
 	"net/url"
@@ -141,34 +142,9 @@ func message(b []byte) string {
 	return strings.TrimSpace(string(b))
 }
 
-// Pipeline is the part of the pipeline record the CLI shows.
-type Pipeline struct {
-	Name                    string          `json:"name"`
-	ID                      string          `json:"id"`
-	Description             string          `json:"description"`
-	RuntimeConfig           json.RawMessage `json:"runtime_config"`
-	CreatedAt               time.Time       `json:"created_at"`
-	Version                 int64           `json:"version"`
-	Generation              int64           `json:"generation"`
-	RefreshVersion          int64           `json:"refresh_version"`
-	DeploymentStatus        string          `json:"deployment_status"`
-	DeploymentStatusSince   time.Time       `json:"deployment_status_since"`
-	DeploymentDesiredStatus string          `json:"deployment_desired_status"`
-	DeploymentError         *APIError       `json:"deployment_error"`
-	DeploymentID            *string         `json:"deployment_id"`
-	DeploymentLocation      *string         `json:"deployment_location"`
-	DeploymentInitial       *string         `json:"deployment_initial"`
-	StorageStatus           string          `json:"storage_status"`
-	StorageStatusDetails    json.RawMessage `json:"storage_status_details"`
-	Workflow                *struct {
-		Kind          string    `json:"kind"`
-		Generation    int64     `json:"generation"`
-		ExecutionName string    `json:"execution_name"`
-		ExecutionArn  string    `json:"execution_arn"`
-		StartedAt     time.Time `json:"started_at"`
-		Status        string    `json:"status"`
-	} `json:"workflow"`
-}
+// Pipeline is the pipeline record as the API sends it: the domain's view,
+// one definition for the server and its client.
+type Pipeline = domain.View
 
 // Event is one status-history item.
 type Event struct {

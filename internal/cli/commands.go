@@ -154,11 +154,11 @@ func cmdStatus(ctx context.Context, a *App, c *Client, fs *flag.FlagSet, args []
 		row("deployment", *p.DeploymentID+" at "+loc)
 	}
 	if p.DeploymentError != nil {
-		row("deployment_error", p.DeploymentError.Error())
+		row("deployment_error", deploymentError(p).Error())
 	} else {
 		row("deployment_error", "-")
 	}
-	row("storage", p.StorageStatus+checkpointSummary(p.StorageStatusDetails))
+	row("storage", string(p.StorageStatus)+checkpointSummary(p.StorageStatusDetails))
 	if w := p.Workflow; w != nil {
 		row("workflow", fmt.Sprintf("%s %s (generation %d) %s", w.Kind, w.ExecutionName, w.Generation, w.Status))
 	}

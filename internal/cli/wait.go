@@ -14,11 +14,17 @@ import (
 // error ends it as a failure (e.g. the deployment_error of a failed stop).
 type doneFunc func(p Pipeline) (done bool, err error)
 
+// deploymentError is a record's deployment_error as the CLI reports errors.
+func deploymentError(p Pipeline) error {
+	e := p.DeploymentError
+	return &APIError{Message: e.Message, ErrorCode: e.ErrorCode, Details: e.Details}
+}
+
 // stopDone: Stopped/Stopped; with a deployment_error set, that error.
 func stopDone(p Pipeline) (bool, error) {
 	if p.DeploymentStatus == "Stopped" && p.DeploymentDesiredStatus == "Stopped" {
 		if p.DeploymentError != nil {
-			return true, p.DeploymentError
+			return true, deploymentError(p)
 		}
 		return true, nil
 	}
@@ -29,12 +35,12 @@ func stopDone(p Pipeline) (bool, error) {
 func startDone(p Pipeline) (bool, error) {
 	if p.DeploymentStatus == "Stopped" && p.DeploymentDesiredStatus == "Stopped" {
 		if p.DeploymentError != nil {
-			return true, p.DeploymentError
+			return true, deploymentError(p)
 		}
 		return true, errors.New("the pipeline was stopped before it started running")
 	}
 	s := p.DeploymentStatus
-	return (s == "Running" || s == "Paused") && s == p.DeploymentDesiredStatus, nil
+	return (s == "Running" || s == "Paused") && string(s) == string(p.DeploymentDesiredStatus), nil
 }
 
 // clearDone: storage Cleared.
@@ -115,8 +121,8 @@ func (a *App) wait(ctx context.Context, c *Client, before Pipeline, timeout time
 	defer tick.Stop()
 	pr := &progress{a: a, clear: what == "clear", lastRV: before.RefreshVersion}
 	// The state before the action is known: only changes from it are shown.
-	pr.lastKey = pr.key(before.DeploymentStatus, before.DeploymentDesiredStatus, before.StorageStatus)
-	pr.walk = []string{before.DeploymentStatus}
+	pr.lastKey = pr.key(string(before.DeploymentStatus), string(before.DeploymentDesiredStatus), string(before.StorageStatus))
+	pr.walk = []string{string(before.DeploymentStatus)}
 	var (
 		last        = before
 		unreachable bool
@@ -142,14 +148,14 @@ func (a *App) wait(ctx context.Context, c *Client, before Pipeline, timeout time
 				unreachable = false
 			}
 			if p.RefreshVersion >= pr.lastRV { // else the history is already ahead of this read
-				pr.see(a.now(), p.DeploymentStatus, p.DeploymentDesiredStatus, p.StorageStatus)
+				pr.see(a.now(), string(p.DeploymentStatus), string(p.DeploymentDesiredStatus), string(p.StorageStatus))
 				pr.lastRV = p.RefreshVersion
 			}
 			last = p
 			if ok, derr := done(p); ok {
 				summary := strings.Join(pr.walk, " → ")
 				if pr.clear {
-					summary = "storage " + p.StorageStatus
+					summary = "storage " + string(p.StorageStatus)
 				}
 				a.printf("%s  (%s)\n", summary, a.now().Sub(begin).Round(100*time.Millisecond))
 				return derr
@@ -167,7 +173,7 @@ func (a *App) wait(ctx context.Context, c *Client, before Pipeline, timeout time
 			return ctx.Err()
 		case <-deadline:
 			return fmt.Errorf("timed out after %s waiting for %s to %s; last seen %s (desired %s); it goes on in the background",
-				timeout, name, what, orDash(last.DeploymentStatus), orDash(last.DeploymentDesiredStatus))
+				timeout, name, what, orDash(string(last.DeploymentStatus)), orDash(string(last.DeploymentDesiredStatus)))
 		case <-tick.C:
 		}
 	}
