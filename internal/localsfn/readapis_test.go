@@ -26,7 +26,7 @@ import (
 // The rules of DescribeExecution, StopExecution, ListExecutions and
 // GetExecutionHistory as the Step Functions API reference states them
 // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_<Op>.html;
-// infra/local-sfn/server.js cites each beside its check), checked with the
+// infra/local-sfn/rules.js and service.js cite each beside its check), checked with the
 // production client. Each error is a 400 that aws-sdk-go-v2 decodes into its
 // type (apiError).
 
