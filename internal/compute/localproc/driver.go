@@ -46,7 +46,6 @@ package localproc
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -54,7 +53,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -143,44 +141,6 @@ type Driver struct {
 type child struct {
 	pid  int
 	done chan struct{} // closed once reaped and its exit file written
-}
-
-// meta is deployment.json.
-type meta struct {
-	Pipeline     string    `json:"pipeline"`
-	PipelineID   string    `json:"pipeline_id"`
-	DeploymentID string    `json:"deployment_id"`
-	PID          int       `json:"pid"`
-	StartTicks   uint64    `json:"start_ticks,omitempty"`
-	Command      []string  `json:"command"`
-	StorageDir   string    `json:"storage_dir"`
-	Initial      string    `json:"initial"`
-	StartedAt    time.Time `json:"started_at"`
-}
-
-// exitRecord is the exit file.
-type exitRecord struct {
-	ExitCode *int      `json:"exit_code"`
-	Signal   string    `json:"signal,omitempty"`
-	Reason   string    `json:"reason"`
-	At       time.Time `json:"at"`
-}
-
-// DeploymentInfo describes a deployment found under Root.
-type DeploymentInfo struct {
-	Pipeline     string
-	PipelineID   string
-	DeploymentID string
-	PID          int
-	// Alive reports whether the process is running.
-	Alive bool
-	// Location is the runtime's base URL once it reported its port.
-	Location   string
-	StartedAt  time.Time
-	RunDir     string
-	StorageDir string
-	// ExitReason says how the process ended, when it did and that is known.
-	ExitReason string
 }
 
 // New returns a driver over cfg.Root (created if needed). Deployments left by an
@@ -662,101 +622,6 @@ func (d *Driver) ClearStorage(ctx context.Context, pipeline, pipelineID string) 
 	return nil
 }
 
-type found struct {
-	runDir string
-	m      meta
-}
-
-// pipelineDeployments lists the deployments of one pipeline found on disk.
-func (d *Driver) pipelineDeployments(pipeline string) ([]found, error) {
-	dir := filepath.Join(d.cfg.Root, "deployments", pipeline)
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("localproc: %w", err)
-	}
-	var out []found
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		runDir := filepath.Join(dir, e.Name())
-		m, err := readMeta(runDir)
-		if err != nil {
-			continue // incomplete (crashed between mkdir and meta) or foreign
-		}
-		out = append(out, found{runDir: runDir, m: m})
-	}
-	return out, nil
-}
-
-// Deployments lists every deployment found under Root, alive or not, oldest first.
-func (d *Driver) Deployments() ([]DeploymentInfo, error) {
-	pipes, err := os.ReadDir(filepath.Join(d.cfg.Root, "deployments"))
-	if err != nil {
-		return nil, fmt.Errorf("localproc: %w", err)
-	}
-	var out []DeploymentInfo
-	for _, p := range pipes {
-		if !p.IsDir() {
-			continue
-		}
-		deps, err := d.pipelineDeployments(p.Name())
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range deps {
-			info := DeploymentInfo{
-				Pipeline:     f.m.Pipeline,
-				PipelineID:   f.m.PipelineID,
-				DeploymentID: f.m.DeploymentID,
-				PID:          f.m.PID,
-				Alive:        processAlive(f.m.PID, f.m.StartTicks),
-				StartedAt:    f.m.StartedAt,
-				RunDir:       f.runDir,
-				StorageDir:   f.m.StorageDir,
-			}
-			if port, err := readPort(f.runDir); err == nil {
-				info.Location = location(port)
-			}
-			if !info.Alive {
-				if rec, err := readExit(f.runDir); err == nil {
-					info.ExitReason = rec.Reason
-				}
-			}
-			out = append(out, info)
-		}
-	}
-	slices.SortFunc(out, func(a, b DeploymentInfo) int { return a.StartedAt.Compare(b.StartedAt) })
-	return out, nil
-}
-
-// CleanupOrphans deprovisions every live deployment for which keep returns false
-// (e.g. after a control-plane restart: those no pipeline record points to). It
-// returns the deployments it stopped.
-func (d *Driver) CleanupOrphans(ctx context.Context, keep func(pipeline, deploymentID string) bool) ([]DeploymentInfo, error) {
-	infos, err := d.Deployments()
-	if err != nil {
-		return nil, err
-	}
-	var stopped []DeploymentInfo
-	var errs []error
-	for _, i := range infos {
-		if !i.Alive || (keep != nil && keep(i.Pipeline, i.DeploymentID)) {
-			continue
-		}
-		d.log.Info("stopping orphan deployment", "pipeline", i.Pipeline, "deployment_id", i.DeploymentID, "pid", i.PID)
-		if err := d.Deprovision(ctx, i.Pipeline, i.DeploymentID); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		stopped = append(stopped, i)
-	}
-	return stopped, errors.Join(errs...)
-}
-
 // Shutdown deprovisions every live deployment (in parallel) and waits for the
 // processes this driver spawned to be reaped. The local stack calls it on Ctrl-C.
 func (d *Driver) Shutdown(ctx context.Context) error {
@@ -787,123 +652,4 @@ func (d *Driver) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// command is the runtime's argv: the operator's RuntimeCommand, else
-// RuntimeBinary. A pipeline's runtime_config never changes it (records from
-// before the API refused runtime_config.command keep the key; it is ignored).
-func (d *Driver) command(json.RawMessage) ([]string, error) {
-	if len(d.cfg.RuntimeCommand) > 0 {
-		return append([]string(nil), d.cfg.RuntimeCommand...), nil
-	}
-	if d.cfg.RuntimeBinary == "" {
-		return nil, errors.New("localproc: no runtime configured (RuntimeBinary or RuntimeCommand)")
-	}
-	return []string{d.cfg.RuntimeBinary}, nil
-}
-
-// runtimeEnv is the runtime's whole environment: a minimal base, the
-// operator's RuntimeEnv, then the launch contract's variables.
-func (d *Driver) runtimeEnv(vars ...string) []string {
-	env := []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + os.TempDir(), "TMPDIR=" + os.TempDir()}
-	env = append(env, d.cfg.RuntimeEnv...)
-	return append(env, vars...)
-}
-
 func location(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
-
-func readMeta(runDir string) (meta, error) {
-	b, err := os.ReadFile(filepath.Join(runDir, metaFile))
-	if err != nil {
-		return meta{}, err
-	}
-	var m meta
-	if err := json.Unmarshal(b, &m); err != nil {
-		return meta{}, fmt.Errorf("localproc: %s: %w", filepath.Join(runDir, metaFile), err)
-	}
-	return m, nil
-}
-
-func writeMeta(runDir string, m meta) error {
-	if err := writeJSONFile(filepath.Join(runDir, metaFile), m); err != nil {
-		return fmt.Errorf("localproc: %w", err)
-	}
-	if err := writeFileAtomic(filepath.Join(runDir, pidFile), []byte(strconv.Itoa(m.PID)+"\n")); err != nil {
-		return fmt.Errorf("localproc: %w", err)
-	}
-	return nil
-}
-
-func readExit(runDir string) (exitRecord, error) {
-	b, err := os.ReadFile(filepath.Join(runDir, exitFile))
-	if err != nil {
-		return exitRecord{}, err
-	}
-	var r exitRecord
-	err = json.Unmarshal(b, &r)
-	return r, err
-}
-
-func readPort(runDir string) (int, error) {
-	b, err := os.ReadFile(filepath.Join(runDir, portFile))
-	if err != nil {
-		return 0, err
-	}
-	p, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || p <= 0 || p > 65535 {
-		return 0, fmt.Errorf("invalid port file content %q", strings.TrimSpace(string(b)))
-	}
-	return p, nil
-}
-
-func writeJSONFile(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(path, append(b, '\n'))
-}
-
-// writeFileAtomic writes a file through a temp file and a rename.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, werr := tmp.Write(data)
-	serr := tmp.Sync()
-	cerr := tmp.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		_ = os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		_ = os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		_ = os.Remove(tmp.Name())
-		return err
-	}
-	return nil
-}
-
-// logTail returns the last n bytes of a file, trimmed, on one line.
-func logTail(path string, n int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return ""
-	}
-	off := fi.Size() - n
-	if off < 0 {
-		off = 0
-	}
-	b := make([]byte, fi.Size()-off)
-	if _, err := f.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
-		return ""
-	}
-	return strings.Join(strings.Fields(strings.ToValidUTF8(string(b), "")), " ")
-}
