@@ -25,14 +25,10 @@ package httpapi
 //     (only its SHA-256 is). Every answer carries Cache-Control: no-store.
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 
 	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/domain"
@@ -140,29 +136,7 @@ type newAPIKeyBody struct {
 }
 
 func decodeNewAPIKey(body []byte) (newAPIKeyBody, error) {
-	var b newAPIKeyBody
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) == 0 {
-		return b, domain.InvalidRequestBody("", "the body is empty; send a JSON object")
-	}
-	if bytes.Equal(trimmed, []byte("null")) {
-		return b, domain.InvalidRequestBody("", "the body must be a JSON object")
-	}
-	if err := checkStrictJSON(body, b); err != nil {
-		return b, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&b); err != nil {
-		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return b, domain.InvalidRequestBody(truncate(strings.Trim(f, `"`), 100), "unknown field (accepted: name, role)")
-		}
-		return b, bodyError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return b, domain.InvalidRequestBody("", "unexpected data after the JSON object")
-	}
-	return b, nil
+	return decodeStrict[newAPIKeyBody](body, "name, role")
 }
 
 // keyRole maps the body's role to a Sluice role: Feldera's MintableKeyRole

@@ -148,28 +148,38 @@ func isNull(raw json.RawMessage) bool {
 	return len(t) == 0 || bytes.Equal(t, []byte("null"))
 }
 
-// decodeDefinition decodes a definition strictly: one JSON object, no
-// unknown fields, the right types.
+// decodeDefinition decodes a definition strictly (decodeStrict).
 func decodeDefinition(body []byte) (definitionBody, error) {
-	var d definitionBody
-	if len(bytes.TrimSpace(body)) == 0 {
-		return d, domain.InvalidRequestBody("", "the body is empty; send a JSON object")
+	return decodeStrict[definitionBody](body, bodyFields)
+}
+
+// decodeStrict decodes a request body strictly: one JSON object (not empty,
+// not null), no unknown fields (accepted lists them in the error), the
+// right types, nothing after it, and checkStrictJSON's rules.
+func decodeStrict[T any](body []byte, accepted string) (T, error) {
+	var v T
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return v, domain.InvalidRequestBody("", "the body is empty; send a JSON object")
 	}
-	if err := checkStrictJSON(body, d); err != nil {
-		return d, err
+	if bytes.Equal(trimmed, []byte("null")) {
+		return v, domain.InvalidRequestBody("", "the body must be a JSON object")
+	}
+	if err := checkStrictJSON(body, v); err != nil {
+		return v, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&d); err != nil {
-		return d, bodyError(err)
+	if err := dec.Decode(&v); err != nil {
+		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return v, domain.InvalidRequestBody(truncate(strings.Trim(f, `"`), 100), "unknown field (accepted: "+accepted+")")
+		}
+		return v, bodyError(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return d, domain.InvalidRequestBody("", "unexpected data after the JSON object")
+		return v, domain.InvalidRequestBody("", "unexpected data after the JSON object")
 	}
-	if bytes.Equal(bytes.TrimSpace(body), []byte("null")) {
-		return d, domain.InvalidRequestBody("", "the body must be a JSON object")
-	}
-	return d, nil
+	return v, nil
 }
 
 func bodyError(err error) error {
@@ -187,9 +197,6 @@ func bodyError(err error) error {
 		return domain.InvalidRequestBody(typ.Field, fmt.Sprintf("must be %s, not %s", jsonKind(typ.Type), typ.Value))
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
 		return domain.InvalidRequestBody("", "truncated JSON")
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return domain.InvalidRequestBody(truncate(field, 100), "unknown field (accepted: "+bodyFields+")")
 	}
 	return domain.InvalidRequestBody("", "the body is not a valid JSON object")
 }
