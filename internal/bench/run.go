@@ -31,7 +31,7 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 		}
 		opts.ModuleRoot = root
 	}
-	res := &Results{StartedAt: time.Now().UTC(), Machine: DescribeMachine(), Setup: Setup, Prices: ListPrices}
+	res := &Results{StartedAt: time.Now().UTC(), Machine: DescribeMachine(), Setup: Setup, Prices: ListPrices, AlwaysOnPrices: AlwaysOn}
 	begin := time.Now()
 	fail := func(part string, err error) {
 		res.Errors = append(res.Errors, part+": "+err.Error())
@@ -83,6 +83,12 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 			if err := e.close(); err != nil {
 				fmt.Fprintf(opts.Log, "%s: closing the stack: %v\n", p.name, err)
 			}
+		}
+	}
+	if !opts.Skip["reconciler"] {
+		// No local stack: the pass runs over in-memory doubles.
+		if err := runReconcilerScale(ctx, opts, res); err != nil {
+			fail("reconciler", err)
 		}
 	}
 	if !opts.Skip["coldstart"] {
@@ -145,6 +151,7 @@ func PrintTable(w io.Writer, res *Results) {
 		fmt.Fprintf(w, "| stops accepted per second (%d at once) | %.0f |\n| stop 202 latency p50 / p99 | %.0f / %.0f ms |\n", s.Pipelines, s.StopsAcceptedPerSec, s.StopLatency.P50, s.StopLatency.P99)
 		fmt.Fprintf(w, "| release → all Stopped | %.1f s |\n| release → Stopped p50 / p99 | %.1f / %.1f s |\n\n", s.AllStoppedSec, s.StopConvergence.P50/1000, s.StopConvergence.P99/1000)
 	}
+	printReconcilerScale(w, res)
 	if len(res.ColdStart) > 0 {
 		fmt.Fprintf(w, "Lambda cold start (Runtime Interface Emulator INIT REPORT, median) and bootstrap sizes\n\n| function | init (ms) | runs | 1st invoke (ms) | %s | linux/arm64 |\n|---|---|---|---|---|---|\n", res.ColdStart[0].HostArch)
 		for _, c := range res.ColdStart {
