@@ -30,7 +30,7 @@ func main() {
 	recSharded := flag.Int("reconciler-sharded", 100000, "pipelines of the sharded reconciler simulation (-1: none)")
 	recShards := flag.Int("reconciler-shards", 10, "concurrent shard passes of the sharded simulation")
 	recChurn := flag.Float64("reconciler-churn", 0.01, "fraction of runtimes answering 503 in a pass (-1: none)")
-	skip := flag.String("skip", "", "comma-separated parts to skip: latency, convergence, scale, reconciler, coldstart")
+	skip := flag.String("skip", "", "comma-separated parts to skip: latency, floor, convergence, scale, reconciler, coldstart")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

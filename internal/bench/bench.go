@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/domain"
+	"github.com/sluicehq/sluice/internal/localsfn"
 	"github.com/sluicehq/sluice/internal/localstack"
 	"github.com/sluicehq/sluice/internal/reconciler"
 )
@@ -60,7 +61,7 @@ type Options struct {
 	// ReconcilerChurn is the fraction of runtimes that answer 503 in a pass
 	// (default 0.01; <0: none), so that passes write and log.
 	ReconcilerChurn float64
-	// Skip names parts to skip: "latency", "convergence", "scale", "reconciler", "coldstart".
+	// Skip names parts to skip: "latency", "floor", "convergence", "scale", "reconciler", "coldstart".
 	Skip map[string]bool
 	// Log receives progress lines (nil: discarded).
 	Log io.Writer
@@ -160,6 +161,7 @@ type Results struct {
 	Machine     Machine          `json:"machine"`
 	Setup       string           `json:"setup"`
 	Latency     []LatencyResult  `json:"api_latency,omitempty"`
+	Floor       []FloorResult    `json:"floor,omitempty"`
 	Convergence []ConvergeResult `json:"convergence,omitempty"`
 	Cost        []CostResult     `json:"cost_per_stop,omitempty"`
 	Prices      Prices           `json:"prices"`
@@ -190,8 +192,9 @@ func startEnv(ctx context.Context, opts Options) (*env, error) {
 		ModuleRoot: opts.ModuleRoot, Driver: fake,
 		// The reconciler does not run (Reconcile is never called): every
 		// figure is the API's and the workflows' own.
-		ReconcileInterval: -1,
-		Logger:            slog.New(slog.DiscardHandler),
+		ReconcileInterval:  -1,
+		Logger:             slog.New(slog.DiscardHandler),
+		ExtraStateMachines: []localsfn.StateMachine{{Name: FloorMachine, Definition: floorDefinition}},
 	})
 	if err != nil {
 		_ = fake.Close()

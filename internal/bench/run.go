@@ -42,6 +42,7 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 		run  func(ctx context.Context, fresh func() (*env, error)) error
 	}{
 		{"latency", func(ctx context.Context, fresh func() (*env, error)) error { return runLatency(ctx, fresh, opts, res) }},
+		{"floor", func(ctx context.Context, fresh func() (*env, error)) error { return runFloor(ctx, fresh, opts, res) }},
 		{"convergence", func(ctx context.Context, fresh func() (*env, error)) error {
 			return runConvergence(ctx, fresh, opts, res)
 		}},
@@ -130,6 +131,7 @@ func PrintTable(w io.Writer, res *Results) {
 		}
 		fmt.Fprintln(w)
 	}
+	printFloor(w, res)
 	if len(res.Convergence) > 0 {
 		fmt.Fprintf(w, "Convergence (202 → state reached, one at a time, production timings), ms\n\n| action | p50 | p99 | max | n | path |\n|---|---|---|---|---|---|\n")
 		for _, c := range res.Convergence {
