@@ -650,6 +650,10 @@ func printReconcilerScale(w io.Writer, res *Results) {
 			r.PeakInFlight, r.Gets, r.Queries, r.RRU, r.Transactions, r.WRU, r.LogLines, r.LogBytes, r.CPUSecPerPass)
 	}
 	fmt.Fprintf(w, "\nLatency models: %s; %s.\n\n", LatencyRuntimeOnly.Describe, LatencyAWSLike.Describe)
+}
+
+// printPipelineMonth writes the always-on cost (beside the cost per stop).
+func printPipelineMonth(w io.Writer, res *Results) {
 	if len(res.PipelineMonth) == 0 {
 		return
 	}

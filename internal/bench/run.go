@@ -147,6 +147,7 @@ func PrintTable(w io.Writer, res *Results) {
 		}
 		fmt.Fprintf(w, "\nPrices: %s\n\n", res.Prices.Source)
 	}
+	printPipelineMonth(w, res)
 	if s := res.Scale; s != nil {
 		fmt.Fprintf(w, "Scale (%d pipelines, %s)\n\n| | value |\n|---|---|\n", s.Pipelines, s.Measures)
 		fmt.Fprintf(w, "| starts accepted per second (64 clients) | %.0f |\n| start of the first → all Running | %.1f s |\n", s.StartsAcceptedPerSec, s.AllRunningSec)
