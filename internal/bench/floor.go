@@ -61,6 +61,7 @@ func runFloor(ctx context.Context, fresh func() (*env, error), opts Options, res
 		return err
 	}
 	db, table, sf := e.stack.Dynamo, e.stack.Table, e.stack.SFN
+	use := func(next *env) { e, db, table, sf = next, next.stack.Dynamo, next.stack.Table, next.stack.SFN }
 	arn := fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:%s", localsfn.DefaultRegion, localsfn.DefaultAccount, FloorMachine)
 	// An item the size of a bench pipeline's record (no program), and its event.
 	payload := strings.Repeat("x", 1200)
@@ -93,19 +94,26 @@ func runFloor(ctx context.Context, fresh func() (*env, error), opts Options, res
 		err := f()
 		return time.Since(t0), err
 	}
-	// Warm-up: connections and DynamoDB Local's JIT (and the 64 items the GETs read).
-	for i := range 200 {
-		if err := transact(ctx); err != nil {
-			return fmt.Errorf("floor warm-up: %w", err)
+	// Warm-up: connections and DynamoDB Local's JIT (and the 64 items the
+	// GETs read), and the first executions of the Step Functions service.
+	warmUp := func() error {
+		for i := range 200 {
+			if err := transact(ctx); err != nil {
+				return fmt.Errorf("floor warm-up: %w", err)
+			}
+			if err := get(ctx, i); err != nil {
+				return fmt.Errorf("floor warm-up: %w", err)
+			}
 		}
-		if err := get(ctx, i); err != nil {
-			return fmt.Errorf("floor warm-up: %w", err)
+		for i := range 20 {
+			if err := start(ctx, fmt.Sprintf("warm-%d", i)); err != nil {
+				return fmt.Errorf("floor warm-up: %w", err)
+			}
 		}
+		return nil
 	}
-	for i := range 20 {
-		if err := start(ctx, fmt.Sprintf("warm-%d", i)); err != nil {
-			return fmt.Errorf("floor warm-up: %w", err)
-		}
+	if err := warmUp(); err != nil {
+		return err
 	}
 	record := func(op, what string, c int, lat []time.Duration, rate float64) {
 		res.Floor = append(res.Floor, FloorResult{Op: op, Measures: what, Concurrency: c, Dist: distOf(lat), PerSec: rate})
@@ -129,9 +137,20 @@ func runFloor(ctx context.Context, fresh func() (*env, error), opts Options, res
 		}
 		record(FloorTransact, "conditional TransactWriteItems of two new items (1.2 KB + 0.2 KB)", c, lat, rate)
 	}
-	// StartExecution accumulates executions in the service (and its state
-	// file), as the first stops do: FirstStops per level, like them.
+	// StartExecution: the local service's latency grows with the executions
+	// it holds, so every level gets a fresh stack, as the API's first stops
+	// do (each level of those: 192 start executions, then the 192 stops).
+	// FirstStops raw starts, then FirstStops transactions each followed by
+	// its StartExecution.
 	for _, c := range concurrencies {
+		next, err := fresh()
+		if err != nil {
+			return err
+		}
+		use(next)
+		if err := warmUp(); err != nil {
+			return err
+		}
 		lat, rate, err := measure(opts.FirstStops, c, func(i int) (time.Duration, error) {
 			return timed(func() error { return start(ctx, fmt.Sprintf("start-c%d-%d", c, i)) })
 		})
@@ -139,9 +158,7 @@ func runFloor(ctx context.Context, fresh func() (*env, error), opts Options, res
 			return err
 		}
 		record(FloorStart, "StartExecution of the one-state (Pass) machine", c, lat, rate)
-	}
-	for _, c := range concurrencies {
-		lat, rate, err := measure(opts.FirstStops, c, func(i int) (time.Duration, error) {
+		lat, rate, err = measure(opts.FirstStops, c, func(i int) (time.Duration, error) {
 			return timed(func() error {
 				if err := transact(ctx); err != nil {
 					return err
