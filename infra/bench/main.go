@@ -1,6 +1,7 @@
 // Command bench is `make bench`'s measurement program: it starts the local
-// stack, measures API latency, convergence, cost per stop, scale, and the
-// Lambdas' cold start and size (internal/bench), prints the tables and
+// stack, measures API latency and its floor, convergence, cost per stop,
+// scale, the reconciler pass at scale with the cost per pipeline-month, and
+// the Lambdas' cold start and size (internal/bench), prints the tables and
 // writes the results as JSON to bench-results/ (git-ignored).
 package main
 

@@ -1,6 +1,8 @@
 // Package bench measures the control plane on this machine (`make bench`,
-// infra/bench): API latency, convergence of stops, cost per stop, scale, and
-// the Lambdas' cold start and size. Run starts the real local stack
+// infra/bench): API latency and its floor, convergence of stops, cost per
+// stop, scale, the reconciler pass at scale (over in-memory doubles, see
+// reconcilerscale.go) with the always-on cost per pipeline-month, and the
+// Lambdas' cold start and size. Run starts the real local stack
 // (DynamoDB Local in memory, the local Step Functions service running the
 // real statemachine/*.asl.json with production timings: no Wait or Retry
 // overrides, the step Lambdas behind the local Invoke endpoint, the API over
