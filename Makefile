@@ -25,7 +25,9 @@ fmt:
 
 # Benchmarks measure; tests never assert on timings. Not part of `make test`.
 # The Go benchmarks (store, …), then infra/bench on the local stack: API
-# latency, convergence, cost per stop, scale, Lambda cold start and sizes
+# latency and its floor (raw DynamoDB Local and Step Functions calls),
+# convergence, cost per stop, scale, the reconciler pass at scale (in-memory
+# doubles) with the cost per pipeline-month, Lambda cold start and sizes
 # (internal/bench, figures in the README). Output and JSON
 # results go to the git-ignored bench-results/. Flags:
 # make bench BENCH_FLAGS="-scale 200 -skip coldstart" (go run ./infra/bench -h).

@@ -1,6 +1,7 @@
 // Command reconciler is the scheduled Lambda (every minute) that observes
 // provisioned pipelines and restarts lost workflows (internal/reconciler).
-// Wiring only. Environment: as functions/steps.
+// Wiring only. Environment: as functions/steps, plus SLUICE_STUCK_THRESHOLD
+// and SLUICE_RECONCILER_WORKERS (the pass's concurrency, default 32).
 package main
 
 import (
@@ -27,10 +28,16 @@ func main() {
 		logger.Error("reconciler: configuration", obs.Err(err))
 		os.Exit(1)
 	}
+	workers, err := reconciler.WorkersFromEnv(awswire.Getenv)
+	if err != nil {
+		logger.Error("reconciler: configuration", obs.Err(err))
+		os.Exit(1)
+	}
 	r := &reconciler.Reconciler{
 		Store: clients.Store, Workflows: clients.Workflows, Driver: clients.Driver,
 		RuntimeFor: awswire.RuntimeFor, Logger: logger,
 		Metrics: metrics.New(os.Stdout), StuckThreshold: threshold,
+		Workers: workers,
 	}
 	lambda.Start(func(ctx context.Context) (reconciler.Report, error) {
 		// Every log line of this pass carries the invocation's request id.

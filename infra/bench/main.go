@@ -1,6 +1,7 @@
 // Command bench is `make bench`'s measurement program: it starts the local
-// stack, measures API latency, convergence, cost per stop, scale, and the
-// Lambdas' cold start and size (internal/bench), prints the tables and
+// stack, measures API latency and its floor, convergence, cost per stop,
+// scale, the reconciler pass at scale with the cost per pipeline-month, and
+// the Lambdas' cold start and size (internal/bench), prints the tables and
 // writes the results as JSON to bench-results/ (git-ignored).
 package main
 
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -23,13 +25,28 @@ func main() {
 	first := flag.Int("first-stops", 192, "first stops per concurrency level of the latency test")
 	requests := flag.Int("requests", 1000, "requests per concurrency level of the repeated-request latency tests")
 	runs := flag.Int("cold-start-runs", 5, "cold starts per Lambda")
-	skip := flag.String("skip", "", "comma-separated parts to skip: latency, convergence, scale, coldstart")
+	recSizes := flag.String("reconciler-sizes", "100,1000,10000", "pipeline counts of the reconciler pass bench (one pass each, -reconciler-workers at once)")
+	recWorkers := flag.Int("reconciler-workers", 32, "the reconciler pass's concurrency (per shard)")
+	recPasses := flag.Int("reconciler-passes", 3, "passes per reconciler configuration (the p50 is reported)")
+	recSharded := flag.Int("reconciler-sharded", 100000, "pipelines of the sharded reconciler simulation (-1: none)")
+	recShards := flag.Int("reconciler-shards", 10, "concurrent shard passes of the sharded simulation")
+	recChurn := flag.Float64("reconciler-churn", 0.01, "fraction of runtimes answering 503 in a pass (-1: none)")
+	skip := flag.String("skip", "", "comma-separated parts to skip: latency, floor, convergence, scale, reconciler, coldstart")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	opts := bench.Options{Scale: *scale, Convergence: *conv, FirstStops: *first, Requests: *requests, ColdStartRuns: *runs,
-		Skip: map[string]bool{}, Log: os.Stderr}
+		ReconcilerWorkers: *recWorkers, ReconcilerPasses: *recPasses, ReconcilerSharded: *recSharded, ReconcilerShards: *recShards,
+		ReconcilerChurn: *recChurn, Skip: map[string]bool{}, Log: os.Stderr}
+	for _, s := range strings.Split(*recSizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			fmt.Fprintf(os.Stderr, "bench: -reconciler-sizes: %q is not a positive integer\n", s)
+			os.Exit(2)
+		}
+		opts.ReconcilerSizes = append(opts.ReconcilerSizes, n)
+	}
 	for _, s := range strings.Split(*skip, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			opts.Skip[s] = true

@@ -1,6 +1,8 @@
 // Package bench measures the control plane on this machine (`make bench`,
-// infra/bench): API latency, convergence of stops, cost per stop, scale, and
-// the Lambdas' cold start and size. Run starts the real local stack
+// infra/bench): API latency and its floor, convergence of stops, cost per
+// stop, scale, the reconciler pass at scale (over in-memory doubles, see
+// reconcilerscale.go) with the always-on cost per pipeline-month, and the
+// Lambdas' cold start and size. Run starts the real local stack
 // (DynamoDB Local in memory, the local Step Functions service running the
 // real statemachine/*.asl.json with production timings: no Wait or Retry
 // overrides, the step Lambdas behind the local Invoke endpoint, the API over
@@ -28,7 +30,9 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/domain"
+	"github.com/sluicehq/sluice/internal/localsfn"
 	"github.com/sluicehq/sluice/internal/localstack"
+	"github.com/sluicehq/sluice/internal/reconciler"
 )
 
 // Options of a run.
@@ -46,7 +50,20 @@ type Options struct {
 	Requests int
 	// ColdStartRuns per function (default 5).
 	ColdStartRuns int
-	// Skip names parts to skip: "latency", "convergence", "scale", "coldstart".
+	// ReconcilerSizes are the pipeline counts of the reconciler pass bench
+	// (default 100, 1,000, 10,000), each one pass of ReconcilerWorkers
+	// (default reconciler.DefaultWorkers), ReconcilerPasses times (default 3).
+	ReconcilerSizes   []int
+	ReconcilerWorkers int
+	ReconcilerPasses  int
+	// ReconcilerSharded pipelines (default 100,000; <0: none) are observed by
+	// ReconcilerShards concurrent passes (default 10), each over its shard.
+	ReconcilerSharded int
+	ReconcilerShards  int
+	// ReconcilerChurn is the fraction of runtimes that answer 503 in a pass
+	// (default 0.01; <0: none), so that passes write and log.
+	ReconcilerChurn float64
+	// Skip names parts to skip: "latency", "floor", "convergence", "scale", "reconciler", "coldstart".
 	Skip map[string]bool
 	// Log receives progress lines (nil: discarded).
 	Log io.Writer
@@ -70,6 +87,30 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
+	}
+	if len(o.ReconcilerSizes) == 0 {
+		o.ReconcilerSizes = []int{100, 1000, 10000}
+	}
+	if o.ReconcilerWorkers <= 0 {
+		o.ReconcilerWorkers = reconciler.DefaultWorkers
+	}
+	if o.ReconcilerPasses <= 0 {
+		o.ReconcilerPasses = 3
+	}
+	switch {
+	case o.ReconcilerSharded == 0:
+		o.ReconcilerSharded = 100000
+	case o.ReconcilerSharded < 0:
+		o.ReconcilerSharded = 0
+	}
+	if o.ReconcilerShards <= 0 {
+		o.ReconcilerShards = 10
+	}
+	switch {
+	case o.ReconcilerChurn == 0:
+		o.ReconcilerChurn = 0.01
+	case o.ReconcilerChurn < 0:
+		o.ReconcilerChurn = 0
 	}
 	return o
 }
@@ -117,17 +158,23 @@ func distOf(d []time.Duration) Dist {
 
 // Results of a run (the JSON written to bench-results/).
 type Results struct {
-	StartedAt   time.Time         `json:"started_at"`
-	DurationSec float64           `json:"duration_sec"`
-	Machine     Machine           `json:"machine"`
-	Setup       string            `json:"setup"`
-	Latency     []LatencyResult   `json:"api_latency,omitempty"`
-	Convergence []ConvergeResult  `json:"convergence,omitempty"`
-	Cost        []CostResult      `json:"cost_per_stop,omitempty"`
-	Prices      Prices            `json:"prices"`
-	Scale       *ScaleResult      `json:"scale,omitempty"`
-	ColdStart   []ColdStartResult `json:"cold_start,omitempty"`
-	Errors      []string          `json:"errors,omitempty"`
+	StartedAt   time.Time        `json:"started_at"`
+	DurationSec float64          `json:"duration_sec"`
+	Machine     Machine          `json:"machine"`
+	Setup       string           `json:"setup"`
+	Latency     []LatencyResult  `json:"api_latency,omitempty"`
+	Floor       []FloorResult    `json:"floor,omitempty"`
+	Convergence []ConvergeResult `json:"convergence,omitempty"`
+	Cost        []CostResult     `json:"cost_per_stop,omitempty"`
+	Prices      Prices           `json:"prices"`
+	Scale       *ScaleResult     `json:"scale,omitempty"`
+	// The reconciler pass at scale and the always-on cost per pipeline-month.
+	ReconcilerScale []ReconcilerScaleResult `json:"reconciler_scale,omitempty"`
+	ReconcilerChurn float64                 `json:"reconciler_churn,omitempty"`
+	PipelineMonth   []PipelineMonthCost     `json:"cost_per_pipeline_month,omitempty"`
+	AlwaysOnPrices  AlwaysOnPrices          `json:"always_on_prices"`
+	ColdStart       []ColdStartResult       `json:"cold_start,omitempty"`
+	Errors          []string                `json:"errors,omitempty"`
 }
 
 // env is a running local stack with its fake compute and an HTTP client.
@@ -147,8 +194,9 @@ func startEnv(ctx context.Context, opts Options) (*env, error) {
 		ModuleRoot: opts.ModuleRoot, Driver: fake,
 		// The reconciler does not run (Reconcile is never called): every
 		// figure is the API's and the workflows' own.
-		ReconcileInterval: -1,
-		Logger:            slog.New(slog.DiscardHandler),
+		ReconcileInterval:  -1,
+		Logger:             slog.New(slog.DiscardHandler),
+		ExtraStateMachines: []localsfn.StateMachine{{Name: FloorMachine, Definition: floorDefinition}},
 	})
 	if err != nil {
 		_ = fake.Close()

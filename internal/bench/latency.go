@@ -91,8 +91,20 @@ func runLatency(ctx context.Context, fresh func() (*env, error), opts Options, r
 			if err := e.createAll(ctx, pool); err != nil {
 				return err
 			}
-			if err := e.startAll(ctx, pool); err != nil {
+			// The starts, measured at this level's clients too (once).
+			startLat, startRate, err := measure(len(pool), c, func(i int) (time.Duration, error) {
+				return e.must(ctx, "POST", "/v0/pipelines/"+pool[i]+"/start", nil, 202)
+			})
+			if err != nil {
 				return err
+			}
+			if _, err := e.waitAll(ctx, pool, "Running", 10*time.Minute, isRunning); err != nil {
+				return err
+			}
+			if force {
+				res.Latency = append(res.Latency, LatencyResult{Request: "POST /start (first)", Concurrency: c, Dist: distOf(startLat), PerSec: startRate,
+					Measures: "start of a Stopped pipeline: desired Running + history in one conditional transaction, StartExecution of the start workflow, SetWorkflow write"})
+				e.logf("latency: first start at %d clients: %+v", c, distOf(startLat))
 			}
 			path := "/stop?force=true"
 			req, what := "POST /stop?force=true (first)", "stop of a Running pipeline: desired Stopped + history in one conditional transaction, StartExecution of the stop workflow, SetWorkflow write"

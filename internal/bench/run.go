@@ -31,7 +31,7 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 		}
 		opts.ModuleRoot = root
 	}
-	res := &Results{StartedAt: time.Now().UTC(), Machine: DescribeMachine(), Setup: Setup, Prices: ListPrices}
+	res := &Results{StartedAt: time.Now().UTC(), Machine: DescribeMachine(), Setup: Setup, Prices: ListPrices, AlwaysOnPrices: AlwaysOn}
 	begin := time.Now()
 	fail := func(part string, err error) {
 		res.Errors = append(res.Errors, part+": "+err.Error())
@@ -42,6 +42,7 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 		run  func(ctx context.Context, fresh func() (*env, error)) error
 	}{
 		{"latency", func(ctx context.Context, fresh func() (*env, error)) error { return runLatency(ctx, fresh, opts, res) }},
+		{"floor", func(ctx context.Context, fresh func() (*env, error)) error { return runFloor(ctx, fresh, opts, res) }},
 		{"convergence", func(ctx context.Context, fresh func() (*env, error)) error {
 			return runConvergence(ctx, fresh, opts, res)
 		}},
@@ -85,6 +86,12 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 			}
 		}
 	}
+	if !opts.Skip["reconciler"] {
+		// No local stack: the pass runs over in-memory doubles.
+		if err := runReconcilerScale(ctx, opts, res); err != nil {
+			fail("reconciler", err)
+		}
+	}
 	if !opts.Skip["coldstart"] {
 		e := &env{log: opts.Log}
 		if err := runColdStart(ctx, e, root, opts, res); err != nil {
@@ -124,6 +131,7 @@ func PrintTable(w io.Writer, res *Results) {
 		}
 		fmt.Fprintln(w)
 	}
+	printFloor(w, res)
 	if len(res.Convergence) > 0 {
 		fmt.Fprintf(w, "Convergence (202 → state reached, one at a time, production timings), ms\n\n| action | p50 | p99 | max | n | path |\n|---|---|---|---|---|---|\n")
 		for _, c := range res.Convergence {
@@ -139,12 +147,14 @@ func PrintTable(w io.Writer, res *Results) {
 		}
 		fmt.Fprintf(w, "\nPrices: %s\n\n", res.Prices.Source)
 	}
+	printPipelineMonth(w, res)
 	if s := res.Scale; s != nil {
 		fmt.Fprintf(w, "Scale (%d pipelines, %s)\n\n| | value |\n|---|---|\n", s.Pipelines, s.Measures)
 		fmt.Fprintf(w, "| starts accepted per second (64 clients) | %.0f |\n| start of the first → all Running | %.1f s |\n", s.StartsAcceptedPerSec, s.AllRunningSec)
 		fmt.Fprintf(w, "| stops accepted per second (%d at once) | %.0f |\n| stop 202 latency p50 / p99 | %.0f / %.0f ms |\n", s.Pipelines, s.StopsAcceptedPerSec, s.StopLatency.P50, s.StopLatency.P99)
 		fmt.Fprintf(w, "| release → all Stopped | %.1f s |\n| release → Stopped p50 / p99 | %.1f / %.1f s |\n\n", s.AllStoppedSec, s.StopConvergence.P50/1000, s.StopConvergence.P99/1000)
 	}
+	printReconcilerScale(w, res)
 	if len(res.ColdStart) > 0 {
 		fmt.Fprintf(w, "Lambda cold start (Runtime Interface Emulator INIT REPORT, median) and bootstrap sizes\n\n| function | init (ms) | runs | 1st invoke (ms) | %s | linux/arm64 |\n|---|---|---|---|---|---|\n", res.ColdStart[0].HostArch)
 		for _, c := range res.ColdStart {

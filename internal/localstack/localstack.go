@@ -65,6 +65,9 @@ type Config struct {
 	APIAddr string
 	// Ports of the parts (0: a free port).
 	DynamoPort, SFNPort, LambdaPort int
+	// ExtraStateMachines are served by the local Step Functions service
+	// beside the four workflows (the bench's one-state floor machine).
+	ExtraStateMachines []localsfn.StateMachine
 	// DynamoEndpoint: use this running DynamoDB instead of starting one.
 	DynamoEndpoint string
 	// Table name (DefaultTable when empty).
@@ -214,6 +217,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 			Substitutions:  map[string]string{"StepsFunctionArn": FunctionARN(FunctionSteps)},
 		})
 	}
+	machines = append(machines, cfg.ExtraStateMachines...)
 	err = s.superviseSFN(ctx, localsfn.Config{
 		ModuleRoot: root, Port: cfg.SFNPort, StateMachines: machines, LambdaEndpoint: lambdaURL, LambdaCredentials: s.Lambda.Credentials(),
 		Overrides: cfg.Overrides, StateFile: filepath.Join(s.DataDir, ExecFileName), Log: cfg.ServiceLog,

@@ -12,7 +12,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/compute"
@@ -52,6 +55,16 @@ type Reconciler struct {
 	StuckThreshold time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Workers bounds the pipelines a pass reconciles at once (DefaultWorkers
+	// when zero; 1 makes the pass serial).
+	Workers int
+	// StopMargin: a pass whose context has a deadline takes no new pipeline
+	// once less than this remains (DefaultStopMargin when zero).
+	StopMargin time.Duration
+	// Shards > 1 splits the pass: this one reconciles only the pipelines
+	// whose ShardOf(name, Shards) is Shard (0 ≤ Shard < Shards), so Shards
+	// concurrent passes cover every pipeline once. It still lists them all.
+	Shards, Shard int
 }
 
 // Report counts what one pass did.
@@ -68,6 +81,13 @@ type Report struct {
 	// WorkflowsRepaired counts records whose workflow ref claimed an
 	// execution that had ended was running, corrected.
 	WorkflowsRepaired int `json:"workflows_repaired"`
+	// Left counts the listed pipelines the pass did not take because its
+	// deadline was near; Unfinished says it stopped early (the pages after
+	// the one it stopped in were not listed). The next pass takes them.
+	Left       int  `json:"left"`
+	Unfinished bool `json:"unfinished"`
+	// Workers is the pass's concurrency bound.
+	Workers int `json:"workers"`
 }
 
 func (r *Reconciler) isStuck(p domain.Pipeline) bool {
@@ -89,8 +109,23 @@ func (r *Reconciler) logger() *slog.Logger {
 	return slog.Default()
 }
 
-// Run makes one pass over every pipeline. Errors on one pipeline are logged
-// and counted; the pass goes on with the others.
+// DefaultWorkers is the number of pipelines a pass reconciles at once when
+// Reconciler.Workers is zero.
+const DefaultWorkers = 32
+
+// DefaultStopMargin is how long before its context's deadline a pass stops
+// taking new pipelines when Reconciler.StopMargin is zero: enough for the
+// pipelines in flight to finish their calls (a runtime status call times out
+// after 5 s, runtimeclient.DefaultTimeouts) before the Lambda times out.
+const DefaultStopMargin = 10 * time.Second
+
+// Run makes one pass over every pipeline (of its shard, see Shards), at most
+// Workers at a time; each is re-read strongly consistently and its
+// observations fenced exactly as when a pass was serial (reconcileListed).
+// Errors on one pipeline are logged and counted; the pass goes on with the
+// others. When ctx has a deadline, the pass takes no new pipeline once less
+// than StopMargin remains: it waits for the ones in flight and reports the
+// listed pipelines it left (Report.Left, Report.Unfinished) to the next pass.
 func (r *Reconciler) Run(ctx context.Context) (rep Report, err error) {
 	stuck := map[string]int{string(domain.CombinedStopping): 0, string(domain.CombinedSuspending): 0}
 	defer func() {
@@ -98,6 +133,22 @@ func (r *Reconciler) Run(ctx context.Context) (rep Report, err error) {
 		if r.Metrics != nil && ctx.Err() == nil {
 			r.Metrics.StuckPipelines(ctx, stuck)
 		}
+	}()
+	workers := r.Workers
+	if workers <= 0 {
+		workers = DefaultWorkers
+	}
+	var (
+		mu   sync.Mutex // guards done (the workers' counts)
+		done Report
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, workers)
+	)
+	defer func() {
+		wg.Wait()
+		pipelines, left, unfinished := rep.Pipelines, rep.Left, rep.Unfinished
+		rep = done
+		rep.Pipelines, rep.Left, rep.Unfinished, rep.Workers = pipelines, left, unfinished, workers
 	}()
 	token := ""
 	size := r.PageSize
@@ -109,9 +160,25 @@ func (r *Reconciler) Run(ctx context.Context) (rep Report, err error) {
 		if err != nil {
 			return rep, fmt.Errorf("list pipelines: %w", err)
 		}
-		for _, p := range page {
-			if ctx.Err() != nil {
+		if r.Shards > 1 {
+			page = r.ofShard(page)
+		}
+		for i, p := range page {
+			select {
+			case sem <- struct{}{}: // a worker is free
+			case <-ctx.Done():
 				return rep, ctx.Err()
+			}
+			if ctx.Err() != nil {
+				<-sem
+				return rep, ctx.Err()
+			}
+			if r.nearDeadline(ctx) {
+				<-sem
+				rep.Left, rep.Unfinished = len(page)-i, true
+				r.logger().Warn("reconciler pass stopped before its deadline; the next pass takes the rest",
+					"pipelines", rep.Pipelines, "left_listed", rep.Left, "more_pages", next != "")
+				return rep, nil
 			}
 			rep.Pipelines++
 			if r.isStuck(p) {
@@ -119,16 +186,72 @@ func (r *Reconciler) Run(ctx context.Context) (rep Report, err error) {
 				r.logger().Warn("pipeline stuck", "pipeline", p.Name, "generation", p.Generation,
 					"status", p.DeploymentStatus(), "since", p.DeploymentStatusSince)
 			}
-			if err := r.reconcileListed(ctx, p, &rep); err != nil {
-				rep.Errors++
-				r.logger().Error("reconcile failed", "pipeline", p.Name, "generation", p.Generation, "error", err.Error())
-			}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				var one Report
+				err := r.reconcileListed(ctx, p, &one)
+				if err != nil {
+					one.Errors++
+					r.logger().Error("reconcile failed", "pipeline", p.Name, "generation", p.Generation, "error", err.Error())
+				}
+				mu.Lock()
+				done.add(one)
+				mu.Unlock()
+			}()
 		}
 		if next == "" {
 			return rep, nil
 		}
 		token = next
 	}
+}
+
+// add adds the counts of what was done to pipelines (not Pipelines, Stuck,
+// Left, Unfinished, Workers: the pass's own).
+func (rep *Report) add(o Report) {
+	rep.Observed += o.Observed
+	rep.RuntimeChanges += o.RuntimeChanges
+	rep.ForcedStops += o.ForcedStops
+	rep.WorkflowsStarted += o.WorkflowsStarted
+	rep.WorkflowsStopped += o.WorkflowsStopped
+	rep.Errors += o.Errors
+	rep.RuntimeActions += o.RuntimeActions
+	rep.WorkflowsRepaired += o.WorkflowsRepaired
+}
+
+// nearDeadline: ctx ends in less than the stop margin.
+func (r *Reconciler) nearDeadline(ctx context.Context) bool {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return false
+	}
+	margin := r.StopMargin
+	if margin <= 0 {
+		margin = DefaultStopMargin
+	}
+	return time.Until(deadline) < margin
+}
+
+// ShardOf is the shard of a pipeline among n (FNV-1a of its name, mod n):
+// stable, so a pipeline is always observed by the same shard.
+func ShardOf(name string, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(name))
+	return int(h.Sum32() % uint32(n))
+}
+
+func (r *Reconciler) ofShard(page []domain.Pipeline) []domain.Pipeline {
+	mine := page[:0:0]
+	for _, p := range page {
+		if ShardOf(p.Name, r.Shards) == r.Shard {
+			mine = append(mine, p)
+		}
+	}
+	return mine
 }
 
 // Reconcile makes one pass over a single pipeline (also used after a
@@ -424,4 +547,21 @@ func (r *Reconciler) Loop(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+// EnvWorkers names the environment variable of the reconciler Lambda that
+// sets Reconciler.Workers (a positive integer; unset: DefaultWorkers).
+const EnvWorkers = "SLUICE_RECONCILER_WORKERS"
+
+// WorkersFromEnv reads EnvWorkers through getenv (0 when unset: the default).
+func WorkersFromEnv(getenv func(string) string) (int, error) {
+	v := getenv(EnvWorkers)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 || n > 1024 {
+		return 0, fmt.Errorf("%s=%q: want an integer in [1, 1024]", EnvWorkers, v)
+	}
+	return n, nil
 }

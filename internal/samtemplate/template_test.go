@@ -18,6 +18,7 @@ import (
 	"github.com/sluicehq/sluice/internal/httpapi"
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/obs"
+	"github.com/sluicehq/sluice/internal/reconciler"
 	"github.com/sluicehq/sluice/internal/steps"
 	"github.com/sluicehq/sluice/internal/store"
 	"github.com/sluicehq/sluice/internal/workflow"
@@ -316,7 +317,7 @@ func TestFunctionEnvironment(t *testing.T) {
 			ecsfargate.EnvCluster, ecsfargate.EnvContainerName, ecsfargate.EnvRuntimeLogGroup, ecsfargate.EnvRuntimeLogStreamPrefix}),
 		"AuthorizerFunction": concat(common, []string{auth.EnvAuthDisabled, auth.EnvJWTIssuer, auth.EnvJWTAudience, auth.EnvJWKSURL}),
 		"StepsFunction":      concat(common, arns, compute, []string{steps.EnvProvisioningTimeout}),
-		"ReconcilerFunction": concat(common, arns, compute, []string{metrics.EnvStuckThreshold}),
+		"ReconcilerFunction": concat(common, arns, compute, []string{metrics.EnvStuckThreshold, reconciler.EnvWorkers}),
 	}
 	for id, names := range want {
 		vars := asMap(asMap(tp.functionProps(id)["Environment"])["Variables"])

@@ -496,3 +496,20 @@ func marshalKeyName(k APIKey) (map[string]types.AttributeValue, error) {
 		Description: k.Description, CreatedAt: k.CreatedAt.UTC().Format(time.RFC3339Nano),
 	})
 }
+
+// ItemSizes are the DynamoDB item sizes (bytes, itemSize's approximation of
+// DynamoDB's rule) of p's record item and of the history event a write of p
+// with cause appends: what a read or a write of them costs in request units
+// (the bench's cost per pipeline-month).
+func ItemSizes(p domain.Pipeline, cause Cause) (record, event int, err error) {
+	now := time.Now()
+	rec, err := encodeRecord(p, now)
+	if err != nil {
+		return 0, 0, err
+	}
+	ev, err := encodeEvent(p.Name, p.ID, eventOf(p, cause, now), time.Time{})
+	if err != nil {
+		return 0, 0, err
+	}
+	return itemSize(rec.item), itemSize(ev), nil
+}
