@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/compute"
+	"github.com/sluicehq/sluice/internal/ctxutil"
 	"github.com/sluicehq/sluice/internal/domain"
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/obs"
@@ -268,20 +269,6 @@ func unit(key string, pass int, salt uint64) float64 {
 	return rand.New(rand.NewPCG(h.Sum64(), uint64(pass)<<8|salt)).Float64()
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // ---- the fakes: compute driver and runtimes ----
 
 type scaleFakes struct {
@@ -325,7 +312,7 @@ func (f *scaleFakes) ClearStorage(context.Context, string, string) error { retur
 func (f *scaleFakes) Check(ctx context.Context, name, _ string) (compute.CheckResult, error) {
 	f.checks.Add(1)
 	defer f.calls.enter()()
-	if err := sleep(ctx, draw(name, int(f.pass.Load()), 1, f.lat.CheckMin, f.lat.CheckMax)); err != nil {
+	if err := ctxutil.Sleep(ctx, draw(name, int(f.pass.Load()), 1, f.lat.CheckMin, f.lat.CheckMax)); err != nil {
 		return compute.CheckResult{}, err
 	}
 	return compute.CheckResult{State: compute.StateRunning, Location: "fake://" + name}, nil
@@ -345,7 +332,7 @@ func (r scaleRuntime) Status(ctx context.Context) (runtimeclient.StatusReport, e
 	f.runtimeCalls.Add(1)
 	defer f.calls.enter()()
 	pass := int(f.pass.Load())
-	if err := sleep(ctx, draw(r.name, pass, 2, f.lat.RuntimeMin, f.lat.RuntimeMax)); err != nil {
+	if err := ctxutil.Sleep(ctx, draw(r.name, pass, 2, f.lat.RuntimeMin, f.lat.RuntimeMax)); err != nil {
 		return runtimeclient.StatusReport{}, &runtimeclient.TemporaryError{Op: "status", Cause: err}
 	}
 	if f.churn > 0 && unit(r.name, pass, 3) < f.churn {
@@ -450,7 +437,7 @@ func (s *scaleStore) snapshot() storeCounts {
 func (s *scaleStore) request(ctx context.Context) error {
 	defer s.calls.enter()()
 	n := s.seq.Add(1)
-	return sleep(ctx, draw("store", int(n), 4, s.lat.StoreMin, s.lat.StoreMax))
+	return ctxutil.Sleep(ctx, draw("store", int(n), 4, s.lat.StoreMin, s.lat.StoreMax))
 }
 
 func units(bytes, per int) float64 { return math.Ceil(float64(bytes) / float64(per)) }

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/sluicehq/sluice/internal/ctxutil"
 )
 
 // Idempotent transactions.
@@ -69,17 +71,6 @@ func repeatPause(n int) time.Duration {
 	return min(50*time.Millisecond<<(n-1), time.Second)
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // requestToken derives the ClientRequestToken of a write (at most 36
 // characters, as DynamoDB requires) from parts that identify it.
 func requestToken(parts ...string) string {
@@ -128,7 +119,7 @@ func (d *Dynamo) transact(ctx context.Context, op string, in *dynamodb.TransactW
 				defer cancel()
 				send = c
 			}
-			if err := sleep(send, repeatPause(attempt)); err != nil {
+			if err := ctxutil.Sleep(send, repeatPause(attempt)); err != nil {
 				break
 			}
 		}

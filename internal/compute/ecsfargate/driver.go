@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/sluicehq/sluice/internal/compute"
+	"github.com/sluicehq/sluice/internal/ctxutil"
 )
 
 // ECSAPI is the part of the ECS client the driver uses (*ecs.Client satisfies it).
@@ -90,17 +91,6 @@ type Driver struct {
 // all keeps a Check or Deprovision well inside a Lambda's timeout.
 var listSettleDelays = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}
 
-func sleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 var _ compute.Driver = (*Driver)(nil)
 
 // New returns a driver using the given clients.
@@ -112,7 +102,7 @@ func New(cfg Config, ecsClient ECSAPI, s3Client S3API) (*Driver, error) {
 	if ecsClient == nil || s3Client == nil {
 		return nil, errors.New("ecsfargate: ECS and S3 clients are required")
 	}
-	return &Driver{cfg: cfg, ecs: ecsClient, s3: s3Client, settleDelays: listSettleDelays, sleep: sleepContext}, nil
+	return &Driver{cfg: cfg, ecs: ecsClient, s3: s3Client, settleDelays: listSettleDelays, sleep: ctxutil.Sleep}, nil
 }
 
 // NewFromAWSConfig returns a driver with ECS and S3 clients built from awsCfg.
