@@ -64,18 +64,20 @@ func get(t *testing.T, stack *localstack.Stack, name string) domain.Pipeline {
 	return p
 }
 
-// checkFinalHistory checks a pipeline's history (requests nil: the test's
-// own setup requests are not tagged).
-func checkFinalHistory(t *testing.T, stack *localstack.Stack, name string, requests map[string]sent) {
+// checkFinalHistory checks a pipeline's settled history (requests nil: the
+// test's own setup requests are not tagged), failing the test on every
+// problem, and returns its counts.
+func checkFinalHistory(t *testing.T, stack *localstack.Stack, name string, requests map[string]sent) historyReport {
 	t.Helper()
 	rec, events := stableHistory(t, stack, name)
-	problems, _ := checkHistory(rec, events, requests)
+	problems, rep := checkHistory(rec, events, requests)
 	for _, p := range problems {
 		t.Errorf("history: %s", p)
 	}
 	if len(problems) > 0 {
 		t.Logf("history of %s:\n%s", name, compactEvents(events))
 	}
+	return rep
 }
 
 // DynamoDB Local (persistent, DataDir) is restarted while 8 clients create
@@ -220,15 +222,7 @@ func chaosRestartDynamo(t *testing.T) {
 	requests := requestsByID(all)
 	var total historyReport
 	for _, name := range names {
-		rec, events := stableHistory(t, stack, name)
-		problems, rep := checkHistory(rec, events, requests)
-		total.add(rep)
-		for _, p := range problems {
-			t.Errorf("history: %s", p)
-		}
-		if len(problems) > 0 {
-			t.Logf("history of %s:\n%s", name, compactEvents(events))
-		}
+		total.add(checkFinalHistory(t, stack, name, requests))
 	}
 	t.Logf("%d requests, %d pipelines (%d read before the restart); acknowledged %d before the snapshot, %d until the restart was done; %d answered 503; "+
 		"restart took %s; acknowledged writes %d, no-ops %d", len(all), len(names), len(before), ackBefore, ackDuring, unavailable,

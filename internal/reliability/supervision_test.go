@@ -346,15 +346,7 @@ func chaosSupervisedParts(t *testing.T) {
 	requests := requestsByID(log.all())
 	var total historyReport
 	for _, name := range names {
-		rec, events := stableHistory(t, stack, name)
-		problems, rep := checkHistory(rec, events, requests)
-		total.add(rep)
-		for _, p := range problems {
-			t.Errorf("history: %s", p)
-		}
-		if len(problems) > 0 {
-			t.Logf("history of %s:\n%s", name, compactEvents(events))
-		}
+		total.add(checkFinalHistory(t, stack, name, requests))
 	}
 
 	// The fault report.
