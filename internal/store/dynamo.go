@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/uuid"
 
 	"github.com/sluicehq/sluice/internal/domain"
 )
@@ -730,19 +731,32 @@ func (d *Dynamo) PutAPIKey(ctx context.Context, key APIKey) error {
 	if err != nil {
 		return errorf(op, "%w", err)
 	}
+	// The token is this call's (a put of the same key by a later call must
+	// not be taken for a repeat of this one).
+	call := uuid.NewString()
 	for attempt := 0; attempt < d.maxAttempts; attempt++ {
 		if err := d.backoff(ctx, attempt); err != nil {
 			return classify(op, err)
 		}
+		// Through transact, as every record write: an ambiguous answer is
+		// repeated with the same ClientRequestToken, so a 503 means nothing
+		// was written.
 		in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{putKey, putName}}
-		_, err := d.client.TransactWriteItems(ctx, in)
+		repeated, err := d.transact(ctx, op, in, "put api key", key.Hash, key.Name, call, fmt.Sprint(attempt))
 		if err == nil {
 			return nil
+		}
+		if errors.Is(err, errTokenMismatch) {
+			continue
 		}
 		c, err := cancellation(op, err)
 		switch {
 		case err != nil:
 			return err
+		case c.failed == 0 && repeated:
+			// The hash is of this key's fresh secret: an item with it after
+			// a repeated send is this very write, landed on an earlier send.
+			return nil
 		case c.failed == 0:
 			return errorf(op, "key %q: %w", key.ID, ErrAlreadyExists)
 		case c.failed == 1:

@@ -258,3 +258,39 @@ func TestDeadlinePassedAfterTheWriteLanded(t *testing.T) {
 		t.Fatalf("%d sends, want the repeat after the deadline", n)
 	}
 }
+
+// An API key write whose first answer is lost although it landed: the repeat
+// carries the same token and the key is created once, not answered as an
+// existing key or a 503.
+func TestTimedOutAPIKeyWriteThatLandedIsSuccess(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s, h := e.faulty()
+	var tokens []string
+	h.beforeTransact = func(n int64, in *dynamodb.TransactWriteItemsInput) error {
+		tokens = append(tokens, aws.ToString(in.ClientRequestToken))
+		if n == 1 {
+			if _, err := e.client.TransactWriteItems(e.ctx, in); err != nil { // committed…
+				t.Errorf("first send: %v", err)
+			}
+			return errTimeout // …but the answer is lost
+		}
+		return nil
+	}
+	key := testKey(e, "landed-key", RoleWrite)
+	if err := s.PutAPIKey(e.ctx, key); err != nil {
+		t.Fatalf("a key write that landed was answered %v", err)
+	}
+	if len(tokens) < 2 || tokens[0] == "" || tokens[0] != tokens[1] {
+		t.Fatalf("the repeat must carry the same client request token: %q", tokens)
+	}
+	got, err := e.store.GetAPIKeyByName(e.ctx, "landed-key")
+	if err != nil || got.Hash != key.Hash {
+		t.Fatalf("the key by name: %+v %v", got, err)
+	}
+	// Putting the same key again (no lost answer) is still refused.
+	h.beforeTransact = nil
+	if err := s.PutAPIKey(e.ctx, key); !errors.Is(err, ErrAlreadyExists) {
+		t.Fatalf("a second put of the same key: %v, want ErrAlreadyExists", err)
+	}
+}
