@@ -859,6 +859,7 @@ func (d *Dynamo) ListAPIKeys(ctx context.Context, pageToken string, limit int) (
 // DefaultMaxAttempts rounds).
 func (d *Dynamo) DeleteAPIKey(ctx context.Context, name string) (APIKey, error) {
 	const op = "delete api key"
+	call := uuid.NewString() // this call's token (see PutAPIKey)
 	for attempt := 0; attempt < d.maxAttempts; attempt++ {
 		if err := d.backoff(ctx, attempt); err != nil {
 			return APIKey{}, classify(op, err)
@@ -871,18 +872,30 @@ func (d *Dynamo) DeleteAPIKey(ctx context.Context, name string) (APIKey, error) 
 		if err != nil {
 			return APIKey{}, errorf(op, "%w", err)
 		}
-		_, err = d.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 			{Delete: &types.Delete{
 				TableName: aws.String(d.table), Key: keyNameKey(name),
 				ConditionExpression: c.Condition(), ExpressionAttributeNames: c.Names(), ExpressionAttributeValues: c.Values(),
 			}},
 			{Delete: &types.Delete{TableName: aws.String(d.table), Key: apiKeyKey(k.Hash)}},
-		}})
+		}}
+		// Through transact, as every write: an ambiguous answer is repeated
+		// with the same token, so a 503 means nothing was deleted.
+		repeated, err := d.transact(ctx, op, in, "delete api key", name, k.Hash, call, fmt.Sprint(attempt))
 		if err == nil {
 			return k, nil
 		}
-		if _, err := cancellation(op, err); err != nil {
+		if errors.Is(err, errTokenMismatch) {
+			continue
+		}
+		tc, err := cancellation(op, err)
+		if err != nil {
 			return APIKey{}, err
+		}
+		if tc.failed == 0 && repeated {
+			if _, gerr := d.GetAPIKey(ctx, k.Hash); errors.Is(gerr, ErrNotFound) {
+				return k, nil // this delete landed on an earlier send
+			}
 		}
 		// Deleted (or replaced) concurrently, or a conflict: read again.
 	}

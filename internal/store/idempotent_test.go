@@ -294,3 +294,31 @@ func TestTimedOutAPIKeyWriteThatLandedIsSuccess(t *testing.T) {
 		t.Fatalf("a second put of the same key: %v, want ErrAlreadyExists", err)
 	}
 }
+
+// An API key delete whose first answer is lost although it landed is
+// success, not a 503 (and not UnknownApiKey).
+func TestTimedOutAPIKeyDeleteThatLandedIsSuccess(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	key := testKey(e, "gone-key", RoleRead)
+	if err := e.store.PutAPIKey(e.ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	s, h := e.faulty()
+	h.beforeTransact = func(n int64, in *dynamodb.TransactWriteItemsInput) error {
+		if n == 1 {
+			if _, err := e.client.TransactWriteItems(e.ctx, in); err != nil { // committed…
+				t.Errorf("first send: %v", err)
+			}
+			return errTimeout // …but the answer is lost
+		}
+		return nil
+	}
+	got, err := s.DeleteAPIKey(e.ctx, "gone-key")
+	if err != nil || got.Hash != key.Hash {
+		t.Fatalf("a delete that landed was answered %+v %v", got, err)
+	}
+	if _, err := e.store.GetAPIKey(e.ctx, key.Hash); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the key is still there: %v", err)
+	}
+}
