@@ -223,12 +223,7 @@ func (s *Stack) superviseLambda(ctx context.Context, port int, logger *slog.Logg
 func (s *Stack) PartNames() []string {
 	s.supMu.Lock()
 	defer s.supMu.Unlock()
-	var names []string
-	for n := range s.sups {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
+	return slices.Sorted(maps.Keys(s.sups))
 }
 
 // CrashPart makes a part die as a crash would (chaos tests): SIGKILL to the
