@@ -538,24 +538,12 @@ func (s *Steps) tellRuntimeDesired(ctx context.Context, p domain.Pipeline, req R
 	if call == "pause" {
 		target = domain.RuntimePaused
 	}
-	pause := 20 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		rep, err := rt.Status(ctx)
-		if err != nil {
-			return
-		}
-		if rep.RuntimeStatus == target || attempt == 12 {
-			_, _ = s.Store.Transition(ctx, p.Name, p.Generation, domain.ObserveRuntime(rep.RuntimeStatus, rep.StorageStatusDetails),
-				store.Cause{Action: "ObserveRuntime", Actor: "workflow", Execution: req.Execution})
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(pause):
-		}
-		pause = min(2*pause, 250*time.Millisecond)
+	rep, err := runtimeclient.AwaitStatus(ctx, rt.Status, target)
+	if err != nil {
+		return
 	}
+	_, _ = s.Store.Transition(ctx, p.Name, p.Generation, domain.ObserveRuntime(rep.RuntimeStatus, rep.StorageStatusDetails),
+		store.Cause{Action: "ObserveRuntime", Actor: "workflow", Execution: req.Execution})
 }
 
 // suspended: the suspend already succeeded (MarkSuspended was written; the
