@@ -34,6 +34,31 @@ const (
 	ForwardPause RuntimeCall = "pause" // the runtime's GET /pause
 )
 
+// ConvergeRuntime is the call that moves a runtime observed in status
+// observed to p's desired Running or Paused ("" when none is needed, or while
+// a stop is in progress): what the reconciler and the start workflow tell a
+// runtime that missed a forwarded pause or resume.
+func ConvergeRuntime(p Pipeline, observed RuntimeStatus) RuntimeCall {
+	if p.StopInProgress() || p.ResourcesDesiredStatus != ResourcesDesiredProvisioned || p.RuntimeDesiredStatus == nil {
+		return ""
+	}
+	switch {
+	case *p.RuntimeDesiredStatus == RuntimeDesiredPaused && observed == RuntimeRunning:
+		return ForwardPause
+	case *p.RuntimeDesiredStatus == RuntimeDesiredRunning && observed == RuntimePaused:
+		return ForwardStart
+	}
+	return ""
+}
+
+// Status is the runtime status the call leads to.
+func (c RuntimeCall) Status() RuntimeStatus {
+	if c == ForwardPause {
+		return RuntimePaused
+	}
+	return RuntimeRunning
+}
+
 // ErrInconsistentRecord reports a record that breaks the status invariants;
 // it is never the caller's fault (answered as an internal error).
 var ErrInconsistentRecord = errors.New("inconsistent pipeline record")

@@ -150,3 +150,28 @@ func TestReplaceKeepsIdentityAndBumpsVersion(t *testing.T) {
 		t.Errorf("unexpected replace result %+v", n)
 	}
 }
+
+func TestConvergeRuntime(t *testing.T) {
+	const RP, RS = ResourcesDesiredProvisioned, ResourcesDesiredStopped
+	rows := []struct {
+		name     string
+		p        Pipeline
+		observed RuntimeStatus
+		want     RuntimeCall
+	}{
+		{"desired Paused, running", rec(ResourcesProvisioned, RP, RuntimeRunning, RuntimeDesiredPaused), RuntimeRunning, ForwardPause},
+		{"desired Running, paused", rec(ResourcesProvisioned, RP, RuntimePaused, RuntimeDesiredRunning), RuntimePaused, ForwardStart},
+		{"as desired", rec(ResourcesProvisioned, RP, RuntimeRunning, RuntimeDesiredRunning), RuntimeRunning, ""},
+		{"initializing", rec(ResourcesProvisioned, RP, RuntimeInitializing, RuntimeDesiredPaused), RuntimeInitializing, ""},
+		{"suspending", rec(ResourcesProvisioned, RP, RuntimeRunning, RuntimeDesiredSuspended), RuntimeRunning, ""},
+		{"being stopped", rec(ResourcesProvisioned, RS, RuntimePaused, RuntimeDesiredRunning), RuntimePaused, ""},
+	}
+	for _, r := range rows {
+		if got := ConvergeRuntime(r.p, r.observed); got != r.want {
+			t.Errorf("%s: %q, want %q", r.name, got, r.want)
+		}
+	}
+	if ForwardPause.Status() != RuntimePaused || ForwardStart.Status() != RuntimeRunning {
+		t.Error("RuntimeCall.Status")
+	}
+}

@@ -363,7 +363,8 @@ type pauser interface {
 // written (or two forwarded in the opposite order) is sent again, so the
 // runtime layer is level-triggered too.
 func (r *Reconciler) forwardDesired(ctx context.Context, p domain.Pipeline, observed domain.RuntimeStatus, rt steps.Runtime, rep *Report) {
-	if p.StopInProgress() || p.ResourcesDesiredStatus != domain.ResourcesDesiredProvisioned || p.RuntimeDesiredStatus == nil {
+	call := domain.ConvergeRuntime(p, observed)
+	if call == "" {
 		return
 	}
 	pr, ok := rt.(pauser)
@@ -371,13 +372,10 @@ func (r *Reconciler) forwardDesired(ctx context.Context, p domain.Pipeline, obse
 		return
 	}
 	var err error
-	switch {
-	case *p.RuntimeDesiredStatus == domain.RuntimeDesiredPaused && observed == domain.RuntimeRunning:
+	if call == domain.ForwardPause {
 		err = pr.Pause(ctx)
-	case *p.RuntimeDesiredStatus == domain.RuntimeDesiredRunning && observed == domain.RuntimePaused:
+	} else {
 		err = pr.Start(ctx)
-	default:
-		return
 	}
 	rep.RuntimeActions++
 	if err != nil {

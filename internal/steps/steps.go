@@ -497,17 +497,11 @@ func (s *Steps) markProvisioned(ctx context.Context, req Request) (Payload, erro
 // provisioning). Best effort: the reconciler converges the runtime too.
 func (s *Steps) tellRuntimeDesired(ctx context.Context, p domain.Pipeline, req Request) {
 	st := req.State
-	if p.RuntimeDesiredStatus == nil || p.RuntimeStatus == nil {
+	if p.RuntimeStatus == nil {
 		return
 	}
-	want, have := *p.RuntimeDesiredStatus, *p.RuntimeStatus
-	call := ""
-	switch {
-	case want == domain.RuntimeDesiredRunning && have == domain.RuntimePaused:
-		call = "start"
-	case want == domain.RuntimeDesiredPaused && have == domain.RuntimeRunning:
-		call = "pause"
-	default:
+	call := domain.ConvergeRuntime(p, *p.RuntimeStatus)
+	if call == "" {
 		return
 	}
 	rt, err := s.runtime(st.Location)
@@ -521,23 +515,20 @@ func (s *Steps) tellRuntimeDesired(ctx context.Context, p domain.Pipeline, req R
 	if !ok {
 		return
 	}
-	if call == "start" {
-		err = pr.Start(ctx)
-	} else {
+	if call == domain.ForwardPause {
 		err = pr.Pause(ctx)
+	} else {
+		err = pr.Start(ctx)
 	}
 	if err != nil {
 		s.logger().Warn("could not tell the new runtime its desired status; the reconciler converges it",
-			"pipeline", p.Name, "call", call, "error", err.Error())
+			"pipeline", p.Name, "call", string(call), "error", err.Error())
 		return
 	}
 	// Record the runtime's new status at once (pollers wait for it), as the
 	// API does after a forwarded pause or resume; bounded, then the
 	// reconciler's next pass.
-	target := domain.RuntimeRunning
-	if call == "pause" {
-		target = domain.RuntimePaused
-	}
+	target := call.Status()
 	rep, err := runtimeclient.AwaitStatus(ctx, rt.Status, target)
 	if err != nil {
 		return
