@@ -18,12 +18,10 @@ const (
 // AllWorkflowKinds lists every workflow kind.
 var AllWorkflowKinds = []WorkflowKind{WorkflowStart, WorkflowSuspend, WorkflowStop, WorkflowClear}
 
-func (k WorkflowKind) MarshalText() ([]byte, error) {
-	return marshalEnum("workflow kind", k, AllWorkflowKinds)
-}
-func (k *WorkflowKind) UnmarshalText(b []byte) error {
-	return unmarshalEnum("workflow kind", b, AllWorkflowKinds, k)
-}
+var workflowKindEnum = enum[WorkflowKind]{"workflow kind", AllWorkflowKinds}
+
+func (k WorkflowKind) MarshalText() ([]byte, error)  { return workflowKindEnum.marshal(k) }
+func (k *WorkflowKind) UnmarshalText(b []byte) error { return workflowKindEnum.unmarshal(b, k) }
 
 // WorkflowRef is the current or last lifecycle workflow of a pipeline (a
 // Sluice addition: lets an operator jump to the execution in the AWS console).

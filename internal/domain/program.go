@@ -27,12 +27,10 @@ const (
 // AllProgramStatuses lists every program status Sluice sets.
 var AllProgramStatuses = []ProgramStatus{ProgramSuccess, ProgramSystemError}
 
-func (s ProgramStatus) MarshalText() ([]byte, error) {
-	return marshalEnum("program status", s, AllProgramStatuses)
-}
-func (s *ProgramStatus) UnmarshalText(b []byte) error {
-	return unmarshalEnum("program status", b, AllProgramStatuses, s)
-}
+var programStatusEnum = enum[ProgramStatus]{"program status", AllProgramStatuses}
+
+func (s ProgramStatus) MarshalText() ([]byte, error)  { return programStatusEnum.marshal(s) }
+func (s *ProgramStatus) UnmarshalText(b []byte) error { return programStatusEnum.unmarshal(b, s) }
 
 // ProgramError is Feldera's program_error: compiler output (always null here:
 // nothing compiles) and the system error of an undeployable program.

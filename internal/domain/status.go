@@ -7,31 +7,32 @@ import (
 	"fmt"
 )
 
-// enumValue is implemented by every status enum so that one generic helper
-// gives them all strict text decoding.
-type enumValue interface {
-	~string
+// enum is one status enum: its name in error messages and its values. Every
+// enum's text methods delegate to it, so decoding is strict in one place.
+type enum[T ~string] struct {
+	kind string
+	all  []T
 }
 
-func parseEnum[T enumValue](kind string, s string, all []T) (T, error) {
-	for _, v := range all {
+func (e enum[T]) parse(s string) (T, error) {
+	for _, v := range e.all {
 		if string(v) == s {
 			return v, nil
 		}
 	}
 	var zero T
-	return zero, fmt.Errorf("unknown %s %q", kind, s)
+	return zero, fmt.Errorf("unknown %s %q", e.kind, s)
 }
 
-func marshalEnum[T enumValue](kind string, v T, all []T) ([]byte, error) {
-	if _, err := parseEnum(kind, string(v), all); err != nil {
+func (e enum[T]) marshal(v T) ([]byte, error) {
+	if _, err := e.parse(string(v)); err != nil {
 		return nil, err
 	}
 	return []byte(v), nil
 }
 
-func unmarshalEnum[T enumValue](kind string, b []byte, all []T, dst *T) error {
-	v, err := parseEnum(kind, string(b), all)
+func (e enum[T]) unmarshal(b []byte, dst *T) error {
+	v, err := e.parse(string(b))
 	if err == nil {
 		*dst = v
 	}
@@ -51,13 +52,10 @@ const (
 // AllResourcesStatuses lists every resources status, in lifecycle order.
 var AllResourcesStatuses = []ResourcesStatus{ResourcesStopped, ResourcesProvisioning, ResourcesProvisioned, ResourcesStopping}
 
-func (s ResourcesStatus) MarshalText() ([]byte, error) {
-	return marshalEnum("resources status", s, AllResourcesStatuses)
-}
+var resourcesStatusEnum = enum[ResourcesStatus]{"resources status", AllResourcesStatuses}
 
-func (s *ResourcesStatus) UnmarshalText(b []byte) error {
-	return unmarshalEnum("resources status", b, AllResourcesStatuses, s)
-}
+func (s ResourcesStatus) MarshalText() ([]byte, error)  { return resourcesStatusEnum.marshal(s) }
+func (s *ResourcesStatus) UnmarshalText(b []byte) error { return resourcesStatusEnum.unmarshal(b, s) }
 
 // ResourcesDesiredStatus is what the user asked of the resources layer.
 type ResourcesDesiredStatus string
@@ -70,12 +68,13 @@ const (
 // AllResourcesDesiredStatuses lists every resources desired status.
 var AllResourcesDesiredStatuses = []ResourcesDesiredStatus{ResourcesDesiredStopped, ResourcesDesiredProvisioned}
 
-func (s ResourcesDesiredStatus) MarshalText() ([]byte, error) {
-	return marshalEnum("resources desired status", s, AllResourcesDesiredStatuses)
-}
+var resourcesDesiredStatusEnum = enum[ResourcesDesiredStatus]{"resources desired status", AllResourcesDesiredStatuses}
 
+func (s ResourcesDesiredStatus) MarshalText() ([]byte, error) {
+	return resourcesDesiredStatusEnum.marshal(s)
+}
 func (s *ResourcesDesiredStatus) UnmarshalText(b []byte) error {
-	return unmarshalEnum("resources desired status", b, AllResourcesDesiredStatuses, s)
+	return resourcesDesiredStatusEnum.unmarshal(b, s)
 }
 
 // RuntimeStatus is the runtime layer (SPEC §2.2), meaningful while Provisioned.
@@ -93,17 +92,14 @@ const (
 // AllRuntimeStatuses lists every runtime status.
 var AllRuntimeStatuses = []RuntimeStatus{RuntimeInitializing, RuntimePaused, RuntimeRunning, RuntimeUnavailable, RuntimeSuspending, RuntimeSuspended}
 
-func (s RuntimeStatus) MarshalText() ([]byte, error) {
-	return marshalEnum("runtime status", s, AllRuntimeStatuses)
-}
+var runtimeStatusEnum = enum[RuntimeStatus]{"runtime status", AllRuntimeStatuses}
 
-func (s *RuntimeStatus) UnmarshalText(b []byte) error {
-	return unmarshalEnum("runtime status", b, AllRuntimeStatuses, s)
-}
+func (s RuntimeStatus) MarshalText() ([]byte, error)  { return runtimeStatusEnum.marshal(s) }
+func (s *RuntimeStatus) UnmarshalText(b []byte) error { return runtimeStatusEnum.unmarshal(b, s) }
 
 // ParseRuntimeStatus parses a runtime status strictly (as reported by a runtime's GET /status).
 func ParseRuntimeStatus(s string) (RuntimeStatus, error) {
-	return parseEnum("runtime status", s, AllRuntimeStatuses)
+	return runtimeStatusEnum.parse(s)
 }
 
 // RuntimeDesiredStatus is what the user asked of the runtime layer.
@@ -118,12 +114,13 @@ const (
 // AllRuntimeDesiredStatuses lists every runtime desired status.
 var AllRuntimeDesiredStatuses = []RuntimeDesiredStatus{RuntimeDesiredPaused, RuntimeDesiredRunning, RuntimeDesiredSuspended}
 
-func (s RuntimeDesiredStatus) MarshalText() ([]byte, error) {
-	return marshalEnum("runtime desired status", s, AllRuntimeDesiredStatuses)
-}
+var runtimeDesiredStatusEnum = enum[RuntimeDesiredStatus]{"runtime desired status", AllRuntimeDesiredStatuses}
 
+func (s RuntimeDesiredStatus) MarshalText() ([]byte, error) {
+	return runtimeDesiredStatusEnum.marshal(s)
+}
 func (s *RuntimeDesiredStatus) UnmarshalText(b []byte) error {
-	return unmarshalEnum("runtime desired status", b, AllRuntimeDesiredStatuses, s)
+	return runtimeDesiredStatusEnum.unmarshal(b, s)
 }
 
 // StorageStatus is the state of the pipeline's durable storage.
@@ -138,13 +135,10 @@ const (
 // AllStorageStatuses lists every storage status.
 var AllStorageStatuses = []StorageStatus{StorageCleared, StorageInUse, StorageClearing}
 
-func (s StorageStatus) MarshalText() ([]byte, error) {
-	return marshalEnum("storage status", s, AllStorageStatuses)
-}
+var storageStatusEnum = enum[StorageStatus]{"storage status", AllStorageStatuses}
 
-func (s *StorageStatus) UnmarshalText(b []byte) error {
-	return unmarshalEnum("storage status", b, AllStorageStatuses, s)
-}
+func (s StorageStatus) MarshalText() ([]byte, error)  { return storageStatusEnum.marshal(s) }
+func (s *StorageStatus) UnmarshalText(b []byte) error { return storageStatusEnum.unmarshal(b, s) }
 
 // InitialState is what /start asked the runtime to be in once provisioned.
 type InitialState string
@@ -157,13 +151,10 @@ const (
 // AllInitialStates lists every initial state.
 var AllInitialStates = []InitialState{InitialRunning, InitialPaused}
 
-func (s InitialState) MarshalText() ([]byte, error) {
-	return marshalEnum("initial state", s, AllInitialStates)
-}
+var initialStateEnum = enum[InitialState]{"initial state", AllInitialStates}
 
-func (s *InitialState) UnmarshalText(b []byte) error {
-	return unmarshalEnum("initial state", b, AllInitialStates, s)
-}
+func (s InitialState) MarshalText() ([]byte, error)  { return initialStateEnum.marshal(s) }
+func (s *InitialState) UnmarshalText(b []byte) error { return initialStateEnum.unmarshal(b, s) }
 
 // DesiredRuntime is the runtime desired status that an initial state asks for.
 func (s InitialState) DesiredRuntime() RuntimeDesiredStatus {
@@ -191,13 +182,10 @@ const (
 // AllCombinedStatuses lists every combined status.
 var AllCombinedStatuses = []CombinedStatus{CombinedStopped, CombinedProvisioning, CombinedStopping, CombinedInitializing, CombinedPaused, CombinedRunning, CombinedUnavailable, CombinedSuspending, CombinedSuspended}
 
-func (s CombinedStatus) MarshalText() ([]byte, error) {
-	return marshalEnum("deployment status", s, AllCombinedStatuses)
-}
+var combinedStatusEnum = enum[CombinedStatus]{"deployment status", AllCombinedStatuses}
 
-func (s *CombinedStatus) UnmarshalText(b []byte) error {
-	return unmarshalEnum("deployment status", b, AllCombinedStatuses, s)
-}
+func (s CombinedStatus) MarshalText() ([]byte, error)  { return combinedStatusEnum.marshal(s) }
+func (s *CombinedStatus) UnmarshalText(b []byte) error { return combinedStatusEnum.unmarshal(b, s) }
 
 // CombinedDesiredStatus is deployment_desired_status (SPEC §2.3).
 type CombinedDesiredStatus string
@@ -212,10 +200,11 @@ const (
 // AllCombinedDesiredStatuses lists every combined desired status.
 var AllCombinedDesiredStatuses = []CombinedDesiredStatus{CombinedDesiredStopped, CombinedDesiredPaused, CombinedDesiredRunning, CombinedDesiredSuspended}
 
-func (s CombinedDesiredStatus) MarshalText() ([]byte, error) {
-	return marshalEnum("deployment desired status", s, AllCombinedDesiredStatuses)
-}
+var combinedDesiredStatusEnum = enum[CombinedDesiredStatus]{"deployment desired status", AllCombinedDesiredStatuses}
 
+func (s CombinedDesiredStatus) MarshalText() ([]byte, error) {
+	return combinedDesiredStatusEnum.marshal(s)
+}
 func (s *CombinedDesiredStatus) UnmarshalText(b []byte) error {
-	return unmarshalEnum("deployment desired status", b, AllCombinedDesiredStatuses, s)
+	return combinedDesiredStatusEnum.unmarshal(b, s)
 }
