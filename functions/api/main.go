@@ -18,14 +18,8 @@ import (
 func main() {
 	logger := obs.FromEnv()
 	awsCfg, err := config.LoadDefaultConfig(context.Background())
-	if err != nil {
-		logger.Error("api: loading the AWS configuration", obs.Err(err))
-		os.Exit(1)
-	}
+	obs.ExitOnError(logger, "api: loading the AWS configuration", err)
 	h, err := awswire.API(os.Getenv, awsCfg, logger)
-	if err != nil {
-		logger.Error("api: configuration", obs.Err(err))
-		os.Exit(1)
-	}
+	obs.ExitOnError(logger, "api: configuration", err)
 	lambda.Start(h.LambdaHandler)
 }

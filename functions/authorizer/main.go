@@ -27,26 +27,20 @@ package main
 
 import (
 	"context"
-	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/sluicehq/sluice/internal/awswire"
+	"github.com/sluicehq/sluice/internal/obs"
 )
 
 func main() {
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	logger := obs.FromEnv()
 	awsCfg, err := config.LoadDefaultConfig(context.Background())
-	if err != nil {
-		logger.Error("authorizer: loading the AWS configuration", "error", err.Error())
-		os.Exit(1)
-	}
+	obs.ExitOnError(logger, "authorizer: loading the AWS configuration", err)
 	handler, err := awswire.Authorizer(os.Getenv, awsCfg, logger)
-	if err != nil {
-		logger.Error("authorizer: configuration", "error", err.Error())
-		os.Exit(1)
-	}
+	obs.ExitOnError(logger, "authorizer: configuration", err)
 	lambda.Start(handler.Handle)
 }

@@ -19,20 +19,11 @@ import (
 func main() {
 	logger := obs.FromEnv()
 	clients, err := awswire.FromEnv(context.Background(), awswire.Getenv)
-	if err != nil {
-		logger.Error("reconciler: configuration", obs.Err(err))
-		os.Exit(1)
-	}
+	obs.ExitOnError(logger, "reconciler: configuration", err)
 	threshold, err := metrics.StuckThresholdFromEnv(awswire.Getenv)
-	if err != nil {
-		logger.Error("reconciler: configuration", obs.Err(err))
-		os.Exit(1)
-	}
+	obs.ExitOnError(logger, "reconciler: configuration", err)
 	workers, err := reconciler.WorkersFromEnv(awswire.Getenv)
-	if err != nil {
-		logger.Error("reconciler: configuration", obs.Err(err))
-		os.Exit(1)
-	}
+	obs.ExitOnError(logger, "reconciler: configuration", err)
 	r := &reconciler.Reconciler{
 		Store: clients.Store, Workflows: clients.Workflows, Driver: clients.Driver,
 		RuntimeFor: awswire.RuntimeFor, Logger: logger,

@@ -23,15 +23,9 @@ func main() {
 	logger := obs.FromEnv()
 	ctx := context.Background()
 	clients, err := awswire.FromEnv(ctx, awswire.Getenv)
-	if err != nil {
-		logger.Error("steps: configuration", obs.Err(err))
-		os.Exit(1)
-	}
+	obs.ExitOnError(logger, "steps: configuration", err)
 	cfg, err := steps.ConfigFromEnv(awswire.Getenv)
-	if err != nil {
-		logger.Error("steps: configuration", obs.Err(err))
-		os.Exit(1)
-	}
+	obs.ExitOnError(logger, "steps: configuration", err)
 	s := &steps.Steps{
 		Store: clients.Store, Driver: clients.Driver, RuntimeFor: awswire.RuntimeFor,
 		Continuer: clients.Workflows, Config: cfg, Logger: logger, Metrics: metrics.New(os.Stdout),

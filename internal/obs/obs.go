@@ -183,3 +183,14 @@ func Err(err error) slog.Attr {
 	}
 	return slog.String(KeyError, err.Error())
 }
+
+// ExitOnError ends a Lambda's init when its wiring failed: one JSON line
+// saying what failed, then exit 1 (Lambda reports Runtime.ExitError and
+// retries the init). It returns when err is nil.
+func ExitOnError(logger *slog.Logger, what string, err error) {
+	if err == nil {
+		return
+	}
+	logger.Error(what, Err(err))
+	os.Exit(1)
+}
