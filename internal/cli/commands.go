@@ -195,67 +195,40 @@ func cmdStart(ctx context.Context, a *App, c *Client, fs *flag.FlagSet, args []s
 	if boolFlag(fs, "paused") {
 		initial = "paused"
 	}
-	var (
-		before Pipeline
-		err    error
-	)
-	if boolFlag(fs, "wait") { // the baseline: --wait shows every change after it
-		if before, err = c.Get(ctx, args[0]); err != nil {
-			return err
-		}
-	}
-	msg, err := c.Action(ctx, http.MethodPost, args[0], "start", url.Values{"initial": {initial}})
-	if err != nil {
-		return err
-	}
-	a.printf("%s\n", msg)
-	if !boolFlag(fs, "wait") {
-		return nil
-	}
-	return a.wait(ctx, c, before, durationFlag(fs, "timeout"), "start", startDone)
+	return a.actAndWait(ctx, c, fs, args[0], "start", url.Values{"initial": {initial}}, startDone)
 }
 
 func cmdStop(ctx context.Context, a *App, c *Client, fs *flag.FlagSet, args []string) error {
-	force := boolFlag(fs, "force")
-	var (
-		before Pipeline
-		err    error
-	)
-	if boolFlag(fs, "wait") { // the baseline: --wait shows every change after it
-		if before, err = c.Get(ctx, args[0]); err != nil {
-			return err
-		}
-	}
-	msg, err := c.Action(ctx, http.MethodPost, args[0], "stop", url.Values{"force": {strconv.FormatBool(force)}})
-	if err != nil {
-		return err
-	}
-	a.printf("%s\n", msg)
-	if !boolFlag(fs, "wait") {
-		return nil
-	}
-	return a.wait(ctx, c, before, durationFlag(fs, "timeout"), "stop", stopDone)
+	force := url.Values{"force": {strconv.FormatBool(boolFlag(fs, "force"))}}
+	return a.actAndWait(ctx, c, fs, args[0], "stop", force, stopDone)
 }
 
 func cmdClear(ctx context.Context, a *App, c *Client, fs *flag.FlagSet, args []string) error {
-	var (
-		before Pipeline
-		err    error
-	)
-	if boolFlag(fs, "wait") { // the baseline: --wait shows every change after it
-		if before, err = c.Get(ctx, args[0]); err != nil {
+	return a.actAndWait(ctx, c, fs, args[0], "clear", nil, clearDone)
+}
+
+// actAndWait posts a lifecycle action and prints the API's answer; with
+// --wait it then shows every change of the record until done says so (or
+// --timeout). The record is read before the action: the baseline that --wait
+// shows every change after.
+func (a *App) actAndWait(ctx context.Context, c *Client, fs *flag.FlagSet, name, action string, query url.Values, done doneFunc) error {
+	var before Pipeline
+	wait := boolFlag(fs, "wait")
+	if wait {
+		var err error
+		if before, err = c.Get(ctx, name); err != nil {
 			return err
 		}
 	}
-	msg, err := c.Action(ctx, http.MethodPost, args[0], "clear", nil)
+	msg, err := c.Action(ctx, http.MethodPost, name, action, query)
 	if err != nil {
 		return err
 	}
 	a.printf("%s\n", msg)
-	if !boolFlag(fs, "wait") {
+	if !wait {
 		return nil
 	}
-	return a.wait(ctx, c, before, durationFlag(fs, "timeout"), "clear", clearDone)
+	return a.wait(ctx, c, before, durationFlag(fs, "timeout"), action, done)
 }
 
 func simpleAction(method, action string) func(context.Context, *App, *Client, *flag.FlagSet, []string) error {
