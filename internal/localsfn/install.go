@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/filelock"
 )
 
 // Paths inside the module.
@@ -84,9 +86,9 @@ func EnsureInstalled(ctx context.Context, moduleRoot string) error {
 	if installCurrent(moduleRoot, dir, want) {
 		return nil
 	}
-	unlock, err := lockDir(ctx, filepath.Join(dir, lockFile))
+	unlock, err := filelock.Lock(ctx, filepath.Join(dir, lockFile))
 	if err != nil {
-		return err
+		return fmt.Errorf("localsfn: waiting for the install lock (another install may be running): %w", err)
 	}
 	defer unlock()
 	if installCurrent(moduleRoot, dir, want) { // another process installed it meanwhile
