@@ -539,7 +539,10 @@ func (r *Reconciler) repairPending(ctx context.Context, p domain.Pipeline, rep *
 		// The recorded name (attempt 0 for the API's): if the start did
 		// happen after all, Step Functions answers with that execution (the
 		// same name and input) or ExecutionAlreadyExists, which
-		// StartAttempt counts as success; never a second execution.
+		// StartAttempt counts as success; never a second execution
+		// (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html:
+		// StartExecution is idempotent for Standard workflows; the local
+		// double's rule 40, README).
 		ref, err = r.Workflows.StartAttempt(ctx, p, w.Kind, workflow.AttemptOf(w.ExecutionName))
 		if err != nil {
 			return true, fmt.Errorf("start %s workflow: %w", w.Kind, err)
