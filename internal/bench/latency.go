@@ -75,7 +75,7 @@ func runLatency(ctx context.Context, fresh func() (*env, error), opts Options, r
 	}
 
 	// First stops: every request stops a Running pipeline (conditional
-	// transactional write of record + history, StartExecution, SetWorkflow
+	// transactional write of record + history + workflow ref, StartExecution
 	// write), while the stop workflows of the earlier requests run.
 	pool := make([]string, opts.FirstStops)
 	for i := range pool {
@@ -103,14 +103,14 @@ func runLatency(ctx context.Context, fresh func() (*env, error), opts Options, r
 			}
 			if force {
 				res.Latency = append(res.Latency, LatencyResult{Request: "POST /start (first)", Concurrency: c, Dist: distOf(startLat), PerSec: startRate,
-					Measures: "start of a Stopped pipeline: desired Running + history in one conditional transaction, StartExecution of the start workflow, SetWorkflow write"})
+					Measures: "start of a Stopped pipeline: desired Running + history in one conditional transaction, StartExecution of the start workflow (the workflow ref is in the transaction)"})
 				e.logf("latency: first start at %d clients: %+v", c, distOf(startLat))
 			}
 			path := "/stop?force=true"
-			req, what := "POST /stop?force=true (first)", "stop of a Running pipeline: desired Stopped + history in one conditional transaction, StartExecution of the stop workflow, SetWorkflow write"
+			req, what := "POST /stop?force=true (first)", "stop of a Running pipeline: desired Stopped + history in one conditional transaction, StartExecution of the stop workflow (the workflow ref is in the transaction)"
 			if !force {
 				path = "/stop"
-				req, what = "POST /stop (first, graceful)", "stop of a Running pipeline: runtime desired Suspended + history in one conditional transaction, StartExecution of the suspend workflow, SetWorkflow write"
+				req, what = "POST /stop (first, graceful)", "stop of a Running pipeline: runtime desired Suspended + history in one conditional transaction, StartExecution of the suspend workflow (the workflow ref is in the transaction)"
 			}
 			lat, rate, err := measure(len(pool), c, func(i int) (time.Duration, error) {
 				return e.must(ctx, "POST", "/v0/pipelines/"+pool[i]+path, nil, 202)

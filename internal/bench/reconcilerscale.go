@@ -354,6 +354,9 @@ func (scaleWorkflows) StartAttempt(context.Context, domain.Pipeline, domain.Work
 }
 func (scaleWorkflows) IsRunning(context.Context, domain.WorkflowRef) (bool, error) { return false, nil }
 func (scaleWorkflows) Stop(context.Context, domain.WorkflowRef, string) error      { return nil }
+func (scaleWorkflows) Status(context.Context, domain.WorkflowRef) (string, error) {
+	return "", errors.New("bench: no workflow expected")
+}
 
 // ---- the store double ----
 

@@ -501,6 +501,18 @@ func (h *Handler) act(ctx context.Context, c *call, action string, decide decisi
 		if !out.Write {
 			return p, out, nil
 		}
+		if out.Workflow != "" {
+			// The workflow's execution name is deterministic: record its
+			// reference (PENDING) in this very write, so that nothing is
+			// left to write once StartExecution has answered.
+			ref, err := h.starter.PendingRef(out.Pipeline, out.Workflow)
+			if err != nil {
+				return domain.Pipeline{}, domain.Outcome{}, err
+			}
+			if out, err = domain.RecordWorkflow(out, ref); err != nil {
+				return domain.Pipeline{}, domain.Outcome{}, err
+			}
+		}
 		after, err := h.store.ApplyAction(ctx, p, out, c.cause(action))
 		if cur, ok := stale(err); ok {
 			current = cur
@@ -517,12 +529,15 @@ func (h *Handler) act(ctx context.Context, c *call, action string, decide decisi
 }
 
 // followUp does what an accepted action leaves to do, detached from the
-// caller's cancellation: start the outcome's workflow and record it; stop a
-// superseded execution (best effort); and on an accepted repeat (no write)
-// start the pending workflow of the current generation if it was never
-// recorded as started (a previous StartExecution failed), so a retried call
-// converges at once. A failure here never fails the request: the desired
-// state is written and the reconciler converges.
+// caller's cancellation: start the outcome's workflow (its PENDING ref is
+// already in the action's write: nothing more is written) and, at the same
+// time, stop a superseded execution (best effort: its fenced writes already
+// fail); and on an accepted repeat (no write) start the pending workflow of
+// the current generation if the record does not show it started (still
+// PENDING: a previous StartExecution failed or was lost; or no ref of this
+// generation at all), so a retried call converges at once. A failure here
+// never fails the request: the desired state is written and the reconciler
+// converges (domain.DecideWorkflowRepair).
 func (h *Handler) followUp(ctx context.Context, c *call, action string, after domain.Pipeline, out domain.Outcome) {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.sideTimeout)
 	defer cancel()
@@ -533,30 +548,63 @@ func (h *Handler) followUp(ctx context.Context, c *call, action string, after do
 			obs.Logger(ctx).Error("panic after an accepted write (workflow start or stop)", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 		}
 	}()
+	var stopped chan struct{}
+	if out.Write && out.Supersedes != nil {
+		// Stopping the superseded execution is cosmetic (the fences do the
+		// work), so it never waits for, nor delays, the new start: both
+		// calls are in flight together and the answer waits for the slower.
+		stopped = make(chan struct{})
+		go func() {
+			defer close(stopped)
+			defer func() {
+				if v := recover(); v != nil {
+					obs.Logger(ctx).Error("panic stopping a superseded workflow execution", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				}
+			}()
+			h.stopSuperseded(sctx, after, action, *out.Supersedes)
+		}()
+	}
 	switch {
 	case out.Write && out.Workflow != "":
-		h.startWorkflow(sctx, c, after, out.Workflow)
+		h.startWorkflow(sctx, c, after, out.Workflow, false)
 	case !out.Write:
 		kind := after.PendingWorkflow()
-		if kind != "" && (after.Workflow == nil || after.Workflow.Generation < after.Generation) {
-			obs.Logger(ctx).Info("starting the pending workflow of the current generation, never recorded as started",
+		w := after.Workflow
+		switch {
+		case kind == "":
+		case w == nil || w.Generation < after.Generation:
+			// A record written without the ref (before refs were part of
+			// the action's write): start it and record it.
+			obs.Logger(ctx).Info("starting the pending workflow of the current generation, never recorded",
 				"kind", string(kind), obs.Generation(after.Generation))
-			h.startWorkflow(sctx, c, after, kind)
+			h.startWorkflow(sctx, c, after, kind, true)
+		case w.Generation == after.Generation && w.Kind == kind && w.Status == domain.WorkflowPending:
+			obs.Logger(ctx).Info("starting the pending workflow of the current generation, not known to have started",
+				"kind", string(kind), obs.Generation(after.Generation))
+			h.startWorkflow(sctx, c, after, kind, false)
 		}
 	}
-	if out.Write && out.Supersedes != nil {
-		old := *out.Supersedes
-		cause := fmt.Sprintf("Superseded by generation %d (%s).", after.Generation, action)
-		if err := h.starter.Stop(sctx, old, cause); err != nil {
-			obs.Logger(ctx).Warn("could not stop the superseded workflow execution (harmless: its fenced writes fail)",
-				obs.Execution(old.ExecutionName), obs.Err(err))
-		} else {
-			obs.Logger(ctx).Info("stopped the superseded workflow execution", obs.Execution(old.ExecutionName))
-		}
+	if stopped != nil {
+		<-stopped
 	}
 }
 
-func (h *Handler) startWorkflow(ctx context.Context, c *call, p domain.Pipeline, kind domain.WorkflowKind) {
+func (h *Handler) stopSuperseded(ctx context.Context, after domain.Pipeline, action string, old domain.WorkflowRef) {
+	cause := fmt.Sprintf("Superseded by generation %d (%s).", after.Generation, action)
+	if err := h.starter.Stop(ctx, old, cause); err != nil {
+		obs.Logger(ctx).Warn("could not stop the superseded workflow execution (harmless: its fenced writes fail)",
+			obs.Execution(old.ExecutionName), obs.Err(err))
+		return
+	}
+	obs.Logger(ctx).Info("stopped the superseded workflow execution", obs.Execution(old.ExecutionName))
+}
+
+// startWorkflow calls StartExecution under the deterministic name (an
+// execution that exists already is success). record: the record has no ref
+// of this generation, so the started one is recorded (SetWorkflow); otherwise
+// the record already names it (PENDING) and the workflow's first status
+// write records RUNNING (domain.MarkWorkflowRunning).
+func (h *Handler) startWorkflow(ctx context.Context, c *call, p domain.Pipeline, kind domain.WorkflowKind, record bool) {
 	name := workflow.ExecutionNameFor(p, kind, 0)
 	c.log.execution = name
 	log := obs.Logger(ctx).With(obs.Execution(name), obs.Generation(p.Generation), "kind", string(kind))
@@ -566,6 +614,10 @@ func (h *Handler) startWorkflow(ctx context.Context, c *call, p domain.Pipeline,
 		return
 	}
 	c.log.execution = ref.ExecutionName
+	if !record {
+		log.Info("workflow started")
+		return
+	}
 	if _, err := h.store.SetWorkflow(ctx, p.Name, ref); err != nil {
 		var sup *store.SupersededError
 		if errors.As(err, &sup) {

@@ -129,7 +129,10 @@ func TestStopTable(t *testing.T) {
 					t.Fatalf("execution name %q", wantExec)
 				}
 				if after.Workflow == nil || after.Workflow.ExecutionName != wantExec || after.Workflow.Generation != wantGen ||
-					after.Workflow.Kind != w.workflow || after.Workflow.ExecutionArn == "" || after.Workflow.Status != "RUNNING" {
+					after.Workflow.Kind != w.workflow || after.Workflow.ExecutionArn == "" || after.Workflow.Status != domain.WorkflowPending ||
+					after.RefreshVersion != before.RefreshVersion+1 {
+					// Issue 15: recorded PENDING in the action's own write, no
+					// second write (RUNNING is the workflow's first step's).
 					t.Fatalf("recorded workflow %+v, want %s", after.Workflow, wantExec)
 				}
 			}
@@ -229,8 +232,11 @@ func TestStopStartExecutionFails(t *testing.T) {
 	if mid.Generation != before.Generation+1 || mid.RuntimeDesiredStatus == nil || *mid.RuntimeDesiredStatus != domain.RuntimeDesiredSuspended {
 		t.Fatalf("desired state not written: %+v", mid)
 	}
-	if len(e.startsOf("flaky")) != 0 || mid.Workflow.Generation != before.Generation {
-		t.Fatalf("a workflow was recorded although StartExecution failed")
+	// The action's write named the workflow (PENDING) before
+	// StartExecution failed: the record says so, nothing more.
+	if len(e.startsOf("flaky")) != 0 || mid.Workflow.Generation != mid.Generation || mid.Workflow.Status != domain.WorkflowPending ||
+		mid.RefreshVersion != before.RefreshVersion+1 {
+		t.Fatalf("after the failed start: workflow %+v, refresh version %d → %d", mid.Workflow, before.RefreshVersion, mid.RefreshVersion)
 	}
 	if !strings.Contains(e.logs.String(), `"level":"ERROR","msg":"StartExecution failed`) {
 		t.Fatalf("the failure was not logged at ERROR:\n%s", e.logs.String())
@@ -249,9 +255,23 @@ func TestStopStartExecutionFails(t *testing.T) {
 	if after.Generation != mid.Generation || after.Workflow == nil || after.Workflow.ExecutionName != wantExec {
 		t.Fatalf("after the retry: generation %d, workflow %+v", after.Generation, after.Workflow)
 	}
-	// A third call changes nothing and starts nothing new.
+	if after.RefreshVersion != mid.RefreshVersion || after.Workflow.Status != domain.WorkflowPending {
+		t.Fatalf("the retry wrote the record: %+v", after.Workflow)
+	}
+	// A third call, while the record still says PENDING (no step has run
+	// here), asks for the same execution again: Step Functions starts a name
+	// once, so nothing new starts, and nothing is written.
 	r = e.do(http.MethodPost, "/v0/pipelines/flaky/stop", nil)
-	if r.status != 202 || len(e.rec.Calls()) != 2 {
-		t.Fatalf("third call: %d, %d start calls", r.status, len(e.rec.Calls()))
+	if r.status != 202 || len(e.rec.Calls()) != 3 || len(e.rec.Executions()) != 1 || e.get("flaky").RefreshVersion != mid.RefreshVersion {
+		t.Fatalf("third call: %d, %d start calls, %d executions", r.status, len(e.rec.Calls()), len(e.rec.Executions()))
+	}
+	// Once the workflow's first step has recorded RUNNING, a repeat starts nothing.
+	if _, err := e.store.SetWorkflow(e.ctx, "flaky", domain.WorkflowRef{Kind: after.Workflow.Kind, Generation: after.Generation,
+		ExecutionName: wantExec, ExecutionArn: after.Workflow.ExecutionArn, StartedAt: after.Workflow.StartedAt, Status: domain.WorkflowRunning}); err != nil {
+		t.Fatal(err)
+	}
+	r = e.do(http.MethodPost, "/v0/pipelines/flaky/stop", nil)
+	if r.status != 202 || len(e.rec.Calls()) != 3 {
+		t.Fatalf("fourth call: %d, %d start calls", r.status, len(e.rec.Calls()))
 	}
 }

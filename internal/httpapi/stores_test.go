@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/domain"
 	"github.com/sluicehq/sluice/internal/store"
+	"github.com/sluicehq/sluice/internal/workflow/workflowtest"
 )
 
 // failingStore wraps a store and fails some of its calls (after the API key
@@ -56,6 +57,11 @@ type panickingStarter struct{}
 
 func (panickingStarter) Start(context.Context, domain.Pipeline, domain.WorkflowKind) (domain.WorkflowRef, error) {
 	panic("starter exploded")
+}
+
+// PendingRef works: the panic comes after the write, from StartExecution.
+func (panickingStarter) PendingRef(p domain.Pipeline, kind domain.WorkflowKind) (domain.WorkflowRef, error) {
+	return workflowtest.NewRecorder().PendingRef(p, kind)
 }
 
 func (panickingStarter) Stop(context.Context, domain.WorkflowRef, string) error {

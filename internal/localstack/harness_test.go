@@ -79,6 +79,7 @@ func startStack(tb testing.TB, stepsCfg steps.Config) (*Stack, *fakeDriver, *tes
 		Steps:             stepsCfg,
 		Overrides:         localsfn.Overrides{WaitTimeOverrides: map[string]int{"*": 20}, RetryIntervalOverrides: map[string]int{"*": 20}},
 		ReconcileInterval: -1,
+		APIStarter:        func(s workflow.Starter) workflow.Starter { return faultyStarter{s} },
 		Logger:            slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
@@ -106,6 +107,31 @@ func injectStepFaults(stack *Stack) {
 		}
 		return handle(ctx, req)
 	}), lambdalocal.WithTimeout(5*time.Minute))
+}
+
+// apiStartFaults holds, per pipeline name, a fault of the API's
+// StartExecution: called with the workflow kind instead of the real start,
+// a non-nil error is what the API sees (the start never reaches Step
+// Functions: a Lambda lost between its write and StartExecution). Tests set
+// it with setAPIStartFault.
+var apiStartFaults sync.Map // pipeline name → func(kind domain.WorkflowKind) error
+
+// faultyStarter is the API's starter with apiStartFaults in front of Start.
+type faultyStarter struct{ workflow.Starter }
+
+func (f faultyStarter) Start(ctx context.Context, p domain.Pipeline, kind domain.WorkflowKind) (domain.WorkflowRef, error) {
+	if fault, ok := apiStartFaults.Load(p.Name); ok {
+		if err := fault.(func(domain.WorkflowKind) error)(kind); err != nil {
+			return domain.WorkflowRef{}, err
+		}
+	}
+	return f.Starter.Start(ctx, p, kind)
+}
+
+// setAPIStartFault injects fault into the API's starts of pipeline name until the test ends.
+func setAPIStartFault(t *testing.T, name string, fault func(kind domain.WorkflowKind) error) {
+	apiStartFaults.Store(name, fault)
+	t.Cleanup(func() { apiStartFaults.Delete(name) })
 }
 
 // setStepFault injects fault into the steps of pipeline name until the test ends.

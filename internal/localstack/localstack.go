@@ -85,6 +85,10 @@ type Config struct {
 	// ReconcileInterval: how often the reconciler runs (0: every 10 s;
 	// negative: never, tests call Reconcile themselves).
 	ReconcileInterval time.Duration
+	// APIStarter, when set, wraps the workflow starter the API uses (tests:
+	// a fault between the API's write and its StartExecution). Nil: the
+	// stack's workflow.SFN as it is.
+	APIStarter func(workflow.Starter) workflow.Starter
 	// AuthDisabled turns authentication off (a warning is logged).
 	AuthDisabled bool
 	// APIKey is the write key to accept; empty: one is generated. Either way
@@ -251,7 +255,11 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	}
 	// The runtimes' logs (GET /v0/pipelines/{name}/logs), from a driver that has them.
 	logs, _ := s.Driver.(compute.LogReader)
-	api, err := httpapi.New(httpapi.Config{Store: logged, Starter: s.Workflows, Verifier: verifier, Logger: logger.With("function", FunctionAPI), Logs: logs})
+	var starter workflow.Starter = s.Workflows
+	if cfg.APIStarter != nil {
+		starter = cfg.APIStarter(starter)
+	}
+	api, err := httpapi.New(httpapi.Config{Store: logged, Starter: starter, Verifier: verifier, Logger: logger.With("function", FunctionAPI), Logs: logs})
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,11 @@
 package localstack
 
 import (
+	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
@@ -24,6 +27,7 @@ func TestReconciler(t *testing.T) {
 	}{
 		{"RestartsAbortedSuspend", reconcileRestartsAbortedSuspend},
 		{"StartsWorkflowOfAcceptedStop", reconcileStartsWorkflowOfAcceptedStop},
+		{"StartsPendingWorkflowTheAPILost", reconcileStartsPendingWorkflowTheAPILost},
 		{"FinishesSuspendedPipeline", reconcileFinishesSuspendedPipeline},
 		{"ComputeVanished", reconcileComputeVanished},
 		{"UnavailableAndBack", reconcileUnavailableAndBack},
@@ -228,5 +232,60 @@ func reconcileRuntimeFatalStatus(e *env) {
 	}
 	if n := e.driver.deprovisionCount(dep); n != 1 {
 		t.Fatalf("%d deprovisions", n)
+	}
+}
+
+// Issue 15: the API records the workflow (PENDING, its deterministic name)
+// in the action's write, then its StartExecution is lost (a fault drops it:
+// as a Lambda that crashed or timed out between the two). The answer is
+// still 202; no execution exists. A pass within the grace period leaves it;
+// a pass after it starts the workflow under the recorded name (never a
+// second execution: no "-1"); the pipeline reaches Stopped and the ref ends
+// SUCCEEDED.
+func reconcileStartsPendingWorkflowTheAPILost(e *env) {
+	t := e.t
+	name := e.name("r-lost-start")
+	e.startRunning(name)
+	var dropped atomic.Int32
+	setAPIStartFault(t, name, func(domain.WorkflowKind) error {
+		dropped.Add(1)
+		return errors.New("injected: the API Lambda was lost before StartExecution")
+	})
+	e.must("POST", "/v0/pipelines/"+name+"/stop?force=true", nil, 202)
+	if dropped.Load() != 1 {
+		t.Fatalf("%d starts dropped, want 1", dropped.Load())
+	}
+	p := e.get(name)
+	w := p.Workflow
+	if w == nil || w.Status != domain.WorkflowPending || w.Generation != p.Generation || w.Kind != domain.WorkflowStop ||
+		w.ExecutionName != workflow.ExecutionNameFor(p, domain.WorkflowStop, 0) || w.ExecutionArn != e.execArn(domain.WorkflowStop, w.ExecutionName) {
+		t.Fatalf("recorded workflow %+v, want the stop PENDING under its deterministic name and ARN", w)
+	}
+	if d := e.describeExec(domain.WorkflowStop, w.ExecutionName); d != nil {
+		t.Fatalf("the dropped start exists: %+v", d)
+	}
+
+	rec := e.stack.Reconciler
+	defer func() { rec.Now = nil }()
+	rec.Now = func() time.Time { return w.StartedAt.Add(reconciler.DefaultPendingGrace / 2) }
+	if rep := e.reconcile(); rep.WorkflowsStarted != 0 {
+		t.Fatalf("within the grace period: %+v", rep)
+	}
+	rec.Now = func() time.Time { return time.Now().Add(reconciler.DefaultPendingGrace) }
+	if rep := e.reconcile(); rep.WorkflowsStarted != 1 {
+		t.Fatalf("after the grace period: %+v", rep)
+	}
+	p = e.waitFor(name, "Stopped", stopped)
+	if p.DeploymentError != nil || p.Workflow.ExecutionName != w.ExecutionName || p.Workflow.Status != "SUCCEEDED" {
+		t.Fatalf("record %+v, workflow %+v", p, p.Workflow)
+	}
+	if got := e.waitExecution(w.ExecutionName); got != "SUCCEEDED" {
+		t.Fatalf("%s: %s", w.ExecutionName, got)
+	}
+	if d := e.describeExec(domain.WorkflowStop, w.ExecutionName+"-1"); d != nil {
+		t.Fatalf("a second execution was started: %+v", d)
+	}
+	if rep := e.reconcile(); rep.WorkflowsStarted != 0 {
+		t.Fatalf("pass after convergence: %+v", rep)
 	}
 }

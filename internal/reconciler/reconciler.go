@@ -34,6 +34,9 @@ type Workflows interface {
 	StartAttempt(ctx context.Context, p domain.Pipeline, kind domain.WorkflowKind, attempt int) (domain.WorkflowRef, error)
 	// IsRunning reports whether the execution is still running.
 	IsRunning(ctx context.Context, ref domain.WorkflowRef) (bool, error)
+	// Status is the execution's status as DescribeExecution reports it
+	// (RUNNING, SUCCEEDED, …); "" when it does not exist.
+	Status(ctx context.Context, ref domain.WorkflowRef) (string, error)
 	// Stop stops an execution, best effort.
 	Stop(ctx context.Context, ref domain.WorkflowRef, cause string) error
 }
@@ -61,6 +64,11 @@ type Reconciler struct {
 	// StopMargin: a pass whose context has a deadline takes no new pipeline
 	// once less than this remains (DefaultStopMargin when zero).
 	StopMargin time.Duration
+	// PendingGrace: a workflow ref still PENDING (recorded by the API's
+	// write before StartExecution) whose execution does not exist is taken
+	// for a start that never happened once it is this old, and started
+	// under its recorded name (DefaultPendingGrace when zero).
+	PendingGrace time.Duration
 	// Shards > 1 splits the pass: this one reconciles only the pipelines
 	// whose ShardOf(name, Shards) is Shard (0 ≤ Shard < Shards), so Shards
 	// concurrent passes cover every pipeline once. It still lists them all.
@@ -95,11 +103,7 @@ func (r *Reconciler) isStuck(p domain.Pipeline) bool {
 	if threshold <= 0 {
 		threshold = metrics.DefaultStuckThreshold
 	}
-	now := time.Now()
-	if r.Now != nil {
-		now = r.Now()
-	}
-	return metrics.IsStuck(string(p.DeploymentStatus()), p.DeploymentStatusSince, now, threshold)
+	return metrics.IsStuck(string(p.DeploymentStatus()), p.DeploymentStatusSince, r.now(), threshold)
 }
 
 func (r *Reconciler) logger() *slog.Logger {
@@ -440,9 +444,26 @@ func (r *Reconciler) forceStop(ctx context.Context, p domain.Pipeline, deploymen
 	return next, nil
 }
 
+// DefaultPendingGrace is Reconciler.PendingGrace's default: well above the
+// API's bound on its StartExecution after the write
+// (httpapi.DefaultSideEffectTimeout, 10 s), so a pass does not start what an
+// API call in flight is starting. Starting it anyway would be harmless (the
+// same name: Step Functions starts it once), only wasted.
+const DefaultPendingGrace = 30 * time.Second
+
+func (r *Reconciler) pendingGrace() time.Duration {
+	if r.PendingGrace > 0 {
+		return r.PendingGrace
+	}
+	return DefaultPendingGrace
+}
+
 // converge starts the pending workflow when none is live for this generation.
 // forced: this pass has just force-stopped p.
 func (r *Reconciler) converge(ctx context.Context, p domain.Pipeline, forced bool, rep *Report) error {
+	if done, err := r.repairPending(ctx, p, rep); done || err != nil {
+		return err
+	}
 	kind := p.PendingWorkflow()
 	if kind == "" {
 		return r.repairWorkflowRef(ctx, p, rep)
@@ -495,10 +516,61 @@ func (r *Reconciler) converge(ctx context.Context, p domain.Pipeline, forced boo
 	return nil
 }
 
-// executionStatuser is implemented by workflow services that can describe an
-// execution's status (workflow.SFN and the tests' workflowtest.Recorder do).
-type executionStatuser interface {
-	Status(ctx context.Context, ref domain.WorkflowRef) (string, error)
+// repairPending handles a workflow ref that the API recorded PENDING in its
+// action's write for p's generation (domain.DecideWorkflowRepair): a start
+// that never happened (the API Lambda lost between its write and
+// StartExecution, or StartExecution failed) is started under the recorded
+// name once the ref is older than PendingGrace; an execution that runs is
+// recorded RUNNING. done: nothing is left for converge's other rules.
+func (r *Reconciler) repairPending(ctx context.Context, p domain.Pipeline, rep *Report) (done bool, err error) {
+	w := p.Workflow
+	if !domain.PendingRepairApplies(p) {
+		return false, nil // not a PENDING ref this rule is about: no describe
+	}
+	status, err := r.Workflows.Status(ctx, *w)
+	if err != nil {
+		return true, fmt.Errorf("describe %s: %w", w.ExecutionName, err)
+	}
+	var ref domain.WorkflowRef
+	switch domain.DecideWorkflowRepair(p, status, r.now(), r.pendingGrace()) {
+	case domain.RepairWait:
+		return true, nil
+	case domain.RepairStart:
+		// The recorded name (attempt 0 for the API's): if the start did
+		// happen after all, Step Functions answers with that execution (the
+		// same name and input) or ExecutionAlreadyExists, which
+		// StartAttempt counts as success; never a second execution
+		// (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html:
+		// StartExecution is idempotent for Standard workflows; the local
+		// double's rule 40, README).
+		ref, err = r.Workflows.StartAttempt(ctx, p, w.Kind, workflow.AttemptOf(w.ExecutionName))
+		if err != nil {
+			return true, fmt.Errorf("start %s workflow: %w", w.Kind, err)
+		}
+		rep.WorkflowsStarted++
+		r.logger().Info("workflow whose start never happened started by the reconciler", "pipeline", p.Name, "generation", p.Generation,
+			"kind", w.Kind, "execution", ref.ExecutionName, "recorded_at", w.StartedAt)
+	case domain.RepairConfirm:
+		ref = *w
+		ref.Status = domain.WorkflowRunning
+		rep.WorkflowsRepaired++
+	default:
+		return false, nil // ended: the other rules
+	}
+	if _, err := r.Store.SetWorkflow(ctx, p.Name, ref); err != nil {
+		if _, ok := movedOn(err); ok {
+			return true, nil
+		}
+		return true, fmt.Errorf("record workflow: %w", err)
+	}
+	return true, nil
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
 }
 
 // repairWorkflowRef corrects the workflow ref of a converged pipeline that
@@ -507,11 +579,10 @@ type executionStatuser interface {
 // last write: the record must not claim a state its execution is not in.
 func (r *Reconciler) repairWorkflowRef(ctx context.Context, p domain.Pipeline, rep *Report) error {
 	w := p.Workflow
-	st, ok := r.Workflows.(executionStatuser)
-	if w == nil || !ok || w.Generation != p.Generation || !domain.WorkflowLive(w.Status) {
+	if w == nil || w.Generation != p.Generation || !domain.WorkflowLive(w.Status) {
 		return nil
 	}
-	status, err := st.Status(ctx, *w)
+	status, err := r.Workflows.Status(ctx, *w)
 	if err != nil {
 		return fmt.Errorf("describe %s: %w", w.ExecutionName, err)
 	}

@@ -239,17 +239,22 @@ func (s *Steps) current(ctx context.Context, st Payload) (domain.Pipeline, error
 }
 
 // transition applies a fenced status write and maps the store's outcomes to
-// the step errors.
+// the step errors. A write also records that this execution runs when the
+// record still calls it PENDING (domain.MarkWorkflowRunning): the API records
+// the ref before StartExecution and writes nothing after it, so the
+// workflow's first status write is the moment its ref becomes RUNNING.
 func (s *Steps) transition(ctx context.Context, req Request, tr domain.Transition) (domain.Pipeline, error) {
-	if id := req.State.PipelineID; id != "" {
-		inner := tr
-		tr = func(p domain.Pipeline, now time.Time) (domain.Pipeline, error) {
-			if p.ID != id {
-				return domain.Pipeline{}, &domain.UnexpectedStatusError{Transition: req.Step + " (the pipeline was re-created)",
-					Status: p.DeploymentStatus(), Desired: p.DeploymentDesiredStatus()}
-			}
-			return inner(p, now)
+	id, inner := req.State.PipelineID, tr
+	tr = func(p domain.Pipeline, now time.Time) (domain.Pipeline, error) {
+		if id != "" && p.ID != id {
+			return domain.Pipeline{}, &domain.UnexpectedStatusError{Transition: req.Step + " (the pipeline was re-created)",
+				Status: p.DeploymentStatus(), Desired: p.DeploymentDesiredStatus()}
 		}
+		next, err := inner(p, now)
+		if err == nil && next.RefreshVersion != p.RefreshVersion {
+			domain.MarkWorkflowRunning(&next, req.Execution)
+		}
+		return next, err
 	}
 	p, err := s.Store.Transition(ctx, req.State.Pipeline, req.State.Generation, tr, s.cause(req))
 	var sup *store.SupersededError

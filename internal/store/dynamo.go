@@ -234,13 +234,9 @@ func (d *Dynamo) List(ctx context.Context, pageToken string, limit int) ([]domai
 	if err != nil {
 		return nil, "", err
 	}
-	records := make([]domain.Pipeline, 0, len(items))
-	for _, it := range items {
-		p, err := decodeRecord(it)
-		if err != nil {
-			return nil, "", errorf(op, "%w", err)
-		}
-		records = append(records, p)
+	records, err := decodeAll(op, items, decodeRecord)
+	if err != nil {
+		return nil, "", err
 	}
 	return records, next, nil
 }
@@ -378,6 +374,20 @@ func (d *Dynamo) SetWorkflow(ctx context.Context, name string, ref domain.Workfl
 		next.RefreshVersion = p.RefreshVersion + 1
 		return next, nil
 	})
+}
+
+// decodeAll decodes a page of items with decode; the first item that does
+// not decode fails the page (wrapped as an error of op).
+func decodeAll[T any](op string, items []map[string]types.AttributeValue, decode func(map[string]types.AttributeValue) (T, error)) ([]T, error) {
+	out := make([]T, 0, len(items))
+	for _, it := range items {
+		v, err := decode(it)
+		if err != nil {
+			return nil, errorf(op, "%w", err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 // isOwnWrite reports whether item was written by the write writeID.
@@ -673,13 +683,9 @@ func (d *Dynamo) History(ctx context.Context, name string, pageToken string, lim
 	if err != nil {
 		return nil, "", err
 	}
-	events := make([]Event, 0, len(items))
-	for _, it := range items {
-		e, err := decodeEvent(it)
-		if err != nil {
-			return nil, "", errorf(op, "%w", err)
-		}
-		events = append(events, e)
+	events, err := decodeAll(op, items, decodeEvent)
+	if err != nil {
+		return nil, "", err
 	}
 	return events, next, nil
 }
@@ -841,13 +847,9 @@ func (d *Dynamo) ListAPIKeys(ctx context.Context, pageToken string, limit int) (
 	if err != nil {
 		return nil, "", err
 	}
-	keys := make([]APIKey, 0, len(items))
-	for _, it := range items {
-		k, err := decodeKeyName(it)
-		if err != nil {
-			return nil, "", errorf(op, "%w", err)
-		}
-		keys = append(keys, k)
+	keys, err := decodeAll(op, items, decodeKeyName)
+	if err != nil {
+		return nil, "", err
 	}
 	return keys, next, nil
 }

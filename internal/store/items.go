@@ -449,23 +449,11 @@ func valueSize(v types.AttributeValue) int {
 	case *types.AttributeValueMemberBOOL, *types.AttributeValueMemberNULL:
 		return 1
 	case *types.AttributeValueMemberSS:
-		n := 0
-		for _, s := range v.Value {
-			n += len(s)
-		}
-		return n
+		return sumOf(v.Value, func(s string) int { return len(s) })
 	case *types.AttributeValueMemberNS:
-		n := 0
-		for _, s := range v.Value {
-			n += (len(s)+1)/2 + 1
-		}
-		return n
+		return sumOf(v.Value, func(s string) int { return (len(s)+1)/2 + 1 })
 	case *types.AttributeValueMemberBS:
-		n := 0
-		for _, b := range v.Value {
-			n += len(b)
-		}
-		return n
+		return sumOf(v.Value, func(b []byte) int { return len(b) })
 	case *types.AttributeValueMemberL:
 		n := 3
 		for _, e := range v.Value {
@@ -512,4 +500,13 @@ func ItemSizes(p domain.Pipeline, cause Cause) (record, event int, err error) {
 		return 0, 0, err
 	}
 	return itemSize(rec.item), itemSize(ev), nil
+}
+
+// sumOf adds size(v) over vs (the members of a set attribute).
+func sumOf[T any](vs []T, size func(T) int) int {
+	n := 0
+	for _, v := range vs {
+		n += size(v)
+	}
+	return n
 }

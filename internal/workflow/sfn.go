@@ -91,6 +91,23 @@ func (s *SFN) Start(ctx context.Context, p domain.Pipeline, kind domain.Workflow
 	return s.StartAttempt(ctx, p, kind, 0)
 }
 
+// PendingRef implements Starter: the ARN of an execution is the state
+// machine's ARN with its name (ExecutionARN), so it is known before
+// StartExecution.
+func (s *SFN) PendingRef(p domain.Pipeline, kind domain.WorkflowKind) (domain.WorkflowRef, error) {
+	machine, ok := s.machines[kind]
+	if !ok {
+		return domain.WorkflowRef{}, fmt.Errorf("workflow: unknown workflow kind %q", kind)
+	}
+	name := ExecutionNameFor(p, kind, 0)
+	arn, err := ExecutionARN(machine, name)
+	if err != nil {
+		return domain.WorkflowRef{}, fmt.Errorf("workflow: %w", err)
+	}
+	return domain.WorkflowRef{Kind: kind, Generation: p.Generation, ExecutionName: name, ExecutionArn: arn,
+		StartedAt: s.now().UTC(), Status: domain.WorkflowPending}, nil
+}
+
 // Continue starts the next execution of a workflow whose wait loop reached its
 // bound (steps.Continuer).
 func (s *SFN) Continue(ctx context.Context, p domain.Pipeline, kind domain.WorkflowKind, continuation int) (domain.WorkflowRef, error) {

@@ -34,6 +34,11 @@ type Starter interface {
 	// success and returns its reference (with its start time and status as
 	// Step Functions reports them). A new execution's Status is RUNNING.
 	Start(ctx context.Context, p domain.Pipeline, kind domain.WorkflowKind) (domain.WorkflowRef, error)
+	// PendingRef is the reference of the execution Start(p, kind) starts,
+	// before it is started: kind, generation, the deterministic name and ARN,
+	// started_at now, status PENDING. The API records it in the action's own
+	// conditional write (domain.RecordWorkflow), then calls Start.
+	PendingRef(p domain.Pipeline, kind domain.WorkflowKind) (domain.WorkflowRef, error)
 	// Stop stops a superseded execution, best effort: correctness never
 	// depends on it (the execution's fenced writes already fail). An
 	// execution that does not exist or already ended is success.

@@ -96,6 +96,19 @@ func (r *Recorder) StartAttempt(_ context.Context, p domain.Pipeline, kind domai
 	return ref, nil
 }
 
+// PendingRef implements workflow.Starter (the ARN under the Recorder's fake
+// state machine prefix, as StartAttempt reports it).
+func (r *Recorder) PendingRef(p domain.Pipeline, kind domain.WorkflowKind) (domain.WorkflowRef, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	name := workflow.ExecutionNameFor(p, kind, 0)
+	arn, err := workflow.ExecutionARN(RecorderStateMachinePrefix+string(kind), name)
+	if err != nil {
+		return domain.WorkflowRef{}, err
+	}
+	return domain.WorkflowRef{Kind: kind, Generation: p.Generation, ExecutionName: name, ExecutionArn: arn, StartedAt: r.now().UTC(), Status: domain.WorkflowPending}, nil
+}
+
 // Continue implements steps.Continuer.
 func (r *Recorder) Continue(ctx context.Context, p domain.Pipeline, kind domain.WorkflowKind, continuation int) (domain.WorkflowRef, error) {
 	return r.StartAttempt(ctx, p, kind, continuation)
