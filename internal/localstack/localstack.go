@@ -29,6 +29,7 @@ import (
 	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/compute"
 	"github.com/sluicehq/sluice/internal/compute/localproc"
+	"github.com/sluicehq/sluice/internal/console"
 	"github.com/sluicehq/sluice/internal/domain"
 	"github.com/sluicehq/sluice/internal/dynamolocal"
 	"github.com/sluicehq/sluice/internal/httpapi"
@@ -107,6 +108,7 @@ type Config struct {
 // Stack is a running local control plane.
 type Stack struct {
 	APIURL         string
+	ConsoleURL     string // the local console (APIURL + console.Prefix)
 	DynamoEndpoint string
 	SFNEndpoint    string
 	LambdaEndpoint string
@@ -263,6 +265,11 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// The console beside the API, checked by the API's own verifier.
+	con, err := console.New(console.Config{SFN: s.SFN, Machines: s.Machines, Verifier: verifier, Logger: logger.With("component", "console")})
+	if err != nil {
+		return nil, err
+	}
 	s.Lambda.Register(FunctionSteps, lambdalocal.FromLambda(s.Steps.Handle), lambdalocal.WithTimeout(5*time.Minute))
 	// Not API Gateway's invocation: a caller's authorizer context is not trusted.
 	s.Lambda.Register(FunctionAPI, lambdalocal.FromLambda(api.LambdaHandlerWithoutAuthorizer))
@@ -288,9 +295,10 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	// Requests derive from base, cancelled on close: a followed log stream
 	// ends then instead of holding Shutdown up.
 	base, cancelBase := context.WithCancel(context.Background())
-	srv := &http.Server{Handler: s.withHealth(api), ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return base }}
+	srv := &http.Server{Handler: s.withHealth(withConsole(con, api)), ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return base }}
 	go func() { _ = srv.Serve(ln) }()
 	s.APIURL = "http://" + ln.Addr().String()
+	s.ConsoleURL = s.APIURL + console.Prefix
 	s.closers = append(s.closers, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

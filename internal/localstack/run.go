@@ -393,6 +393,7 @@ func printBanner(w io.Writer, s *Stack, keySource, keyFile, logPath string) {
 Sluice local stack is up.
 
   API               %s   (auth on; GET /healthz, GET /v0/openapi.json)
+  Console           %s   (open it in a browser; enter the API key below)
   DynamoDB Local    %s   (table %s)
   Step Functions    %s   (state machines sluice-start, sluice-suspend, sluice-stop, sluice-clear)
   Lambda (Invoke)   %s
@@ -412,6 +413,6 @@ Copy-paste into another shell:
 
 Ctrl-C stops everything (the pipelines' runtimes too; their checkpoints stay).
 
-`, s.APIURL, s.DynamoEndpoint, s.Table, s.SFNEndpoint, s.LambdaEndpoint, s.DataDir, logPath, keyFile, keySource, s.APIKey,
+`, s.APIURL, s.ConsoleURL, s.DynamoEndpoint, s.Table, s.SFNEndpoint, s.LambdaEndpoint, s.DataDir, logPath, keyFile, keySource, s.APIKey,
 		s.APIURL, s.APIKey, s.SFNEndpoint, arn(domain.WorkflowSuspend), s.DynamoEndpoint, s.Table)
 }
