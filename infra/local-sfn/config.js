@@ -41,6 +41,9 @@ function loadConfig(file) {
     // Finished executions kept per state machine (the oldest are dropped):
     // bounds memory and the state file of a long-lived local stack.
     retainFinished: raw.retainFinished === undefined ? 1000 : Number(raw.retainFinished),
+    // Compact the journal into a new snapshot past this many bytes (and more
+    // than the last snapshot); 0: journal.js's default.
+    journalCompactBytes: raw.journalCompactBytes === undefined ? 0 : Number(raw.journalCompactBytes),
     // Eventual consistency (see EVENTUAL below): the number of ListExecutions
     // calls (per state machine) that do not yet list a newly started
     // execution, and of DescribeExecution calls that do not yet find it.

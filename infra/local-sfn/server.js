@@ -13,7 +13,8 @@
 // See README.md for the config format and the behaviour.
 //
 // Modules by job: log.js, rules.js (API rules and errors), config.js,
-// sigv4.js, service.js (operations, executions, persistence), http.js.
+// sigv4.js, service.js (operations, executions), journal.js (their persistence),
+// http.js.
 
 const { log } = require('./log');
 const { loadConfig } = require('./config');
@@ -64,11 +65,15 @@ function main() {
     log('server error', { error: e.message });
     process.exit(1);
   });
-  const shutdown = (sig) => {
-    // RUNNING executions stay RUNNING in the state file; the next start
-    // records them as ABORTED (they cannot be resumed).
+  let shuttingDown = false;
+  const shutdown = async (sig) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    // RUNNING executions stay RUNNING in the journal; the next start records
+    // them as ABORTED (they cannot be resumed). Wait for the journal's last
+    // writes, but not forever.
     try {
-      service.flush();
+      await Promise.race([service.close(), new Promise((r) => setTimeout(r, 3000))]);
     } catch (e) {
       log('flush failed', { error: e.message });
     }

@@ -1,20 +1,29 @@
 'use strict';
 // Local Step Functions service (see server.js): The Step Functions API operations, executions and their persistence.
 
-const fs = require('node:fs');
-const path = require('node:path');
 const crypto = require('node:crypto');
 const { StateMachine, ExecutionTimeoutError } = require('aws-local-stepfunctions');
 const { log } = require('./log');
 const { ApiError, validName, MAX_INPUT_BYTES, MAX_RETIRED_NAMES, SM_ARN, EXEC_ARN, MAX_STOP_ERROR, MAX_STOP_CAUSE, TOKEN_TTL_MS, validationError, requiredArn, optionalString } = require('./rules');
 const { OPTIMIZED_LAMBDA, loadMachines } = require('./config');
 const { postJSON } = require('./sigv4');
+const { Journal } = require('./journal');
 
 // ---------------------------------------------------------------------------
 // the service
 
 const STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED', 'PENDING_REDRIVE'];
 const seconds = (ms) => ms / 1000;
+// The fields of an execution record that change after its start (journal "status" records).
+const STATUS_FIELDS = ['status', 'stopDate', 'error', 'cause', 'output', 'closed'];
+// The fields of an execution record that are persisted (not its engine
+// runtime or the read-lag counters).
+const PERSISTED_FIELDS = ['executionArn', 'stateMachineArn', 'name', 'status', 'startDate', 'stopDate', 'input', 'output', 'error', 'cause', 'seq', 'closed', 'events'];
+function persisted(rec) {
+  const out = {};
+  for (const f of PERSISTED_FIELDS) if (rec[f] !== undefined) out[f] = rec[f];
+  return out;
+}
 
 class Service {
   constructor(cfg) {
@@ -24,58 +33,141 @@ class Service {
     // executionArns of finished executions dropped by retainFinished, oldest
     // first: their names stay taken (MAX_RETIRED_NAMES).
     this.retired = new Set();
-    // executionArn -> JSON of a finished execution: finished executions never
-    // change, so a flush serializes only the running ones.
+    // stateMachineArn -> its finished records, by seq ascending: retention
+    // drops from the front without scanning every execution.
+    this.finishedByMachine = new Map();
+    // executionArn -> JSON of a finished execution (made at the first
+    // snapshot that holds it): finished executions never change.
     this.closedJSON = new Map();
     this.seq = 0;
-    this.flushTimer = null;
+    this.journal = null;
     if (cfg.stateFile) this.restore();
   }
 
   // --- persistence -------------------------------------------------------
+  //
+  // journal.js: a snapshot (stateFile) plus an append-only journal of
+  // records, written in group commits. Records:
+  //   {k:"start", x: the persisted fields of a new execution, with its ExecutionStarted event}
+  //   {k:"event", a: executionArn, e: a history event}
+  //   {k:"status", a: executionArn, status, stopDate, error, cause, output, closed}
+  // StartExecution and StopExecution answer once their record is durable.
 
   restore() {
-    let data;
-    try {
-      data = JSON.parse(fs.readFileSync(this.cfg.stateFile, 'utf8'));
-    } catch (e) {
-      if (e.code === 'ENOENT') return;
-      throw new Error(`stateFile ${this.cfg.stateFile}: ${e.message}`);
-    }
+    this.journal = new Journal(this.cfg.stateFile, {
+      compactMinBytes: this.cfg.journalCompactBytes > 0 ? this.cfg.journalCompactBytes : undefined,
+      onError: (e) => log('persistence error', { stateFile: this.cfg.stateFile, error: String(e && e.message ? e.message : e) }),
+    });
+    const stats = this.journal.load((snapshot) => {
+      if (!snapshot) return;
+      for (const arn of snapshot.retired || []) this.retired.add(arn);
+      for (const rec of snapshot.executions || []) this.restored(rec);
+    }, (r) => this.replay(r));
     const now = Date.now();
     let aborted = 0;
-    for (const arn of data.retired || []) this.retired.add(arn);
-    for (const rec of data.executions || []) {
-      rec.runtime = null;
-      this.seq = Math.max(this.seq, rec.seq || 0);
+    for (const rec of this.executions.values()) {
+      if (rec.closed) continue;
+      // The engine's in-memory state is gone: the execution cannot resume.
+      // One a StopExecution already marked ABORTED ends as that stop said.
       if (rec.status === 'RUNNING') {
-        // The engine's in-memory state is gone: the execution cannot resume.
         rec.status = 'ABORTED';
         rec.stopDate = now;
         rec.error = 'Local.ServiceRestarted';
         rec.cause = 'The local Step Functions service stopped while this execution was running; it was not resumed.';
-        this.addEvent(rec, 'ExecutionAborted', { executionAbortedEventDetails: { error: rec.error, cause: rec.cause } }, now);
-        rec.closed = true;
         aborted++;
       }
-      this.executions.set(rec.executionArn, rec);
+      const d = {};
+      if (rec.error !== undefined) d.error = rec.error;
+      if (rec.cause !== undefined) d.cause = rec.cause;
+      this.addEvent(rec, 'ExecutionAborted', { executionAbortedEventDetails: d }, rec.stopDate || now);
+      rec.closed = true;
+      this.closed(rec);
     }
-    for (const rec of this.executions.values()) if (rec.closed) this.closed(rec);
-    log('state restored', { stateFile: this.cfg.stateFile, executions: this.executions.size, abortedOnRestart: aborted });
-    if (aborted) this.flush();
+    // A fresh snapshot and journal: restarts never append after a torn tail.
+    this.journal.snapshotText = () => this.snapshotText();
+    this.journal.compactNow();
+    log('state restored', { stateFile: this.cfg.stateFile, executions: this.executions.size, abortedOnRestart: aborted, journalRecords: stats.records, journalLinesSkipped: stats.skipped });
   }
 
-  // closed caches a finished execution's JSON and drops the oldest finished
-  // executions of its state machine beyond cfg.retainFinished.
+  restored(rec) {
+    rec.runtime = null;
+    this.seq = Math.max(this.seq, rec.seq || 0);
+    this.executions.set(rec.executionArn, rec);
+    if (rec.closed) this.closed(rec);
+  }
+
+  replay(r) {
+    if (r.k === 'start') {
+      if (!this.executions.has(r.x.executionArn)) this.restored(r.x);
+      return;
+    }
+    const rec = this.executions.get(r.a);
+    if (!rec || rec.closed) return; // dropped by retainFinished since
+    if (r.k === 'event') {
+      if (r.e.id === rec.events.length + 1) rec.events.push(r.e);
+    } else if (r.k === 'status') {
+      for (const f of STATUS_FIELDS) if (r[f] !== undefined) rec[f] = r[f];
+      if (r.closed) {
+        rec.closed = true;
+        this.closed(rec);
+      }
+    }
+  }
+
+  // persist appends a journal record (nothing without a stateFile).
+  persist(record) {
+    if (this.journal && this.journal.fd !== null) this.journal.append(record);
+  }
+
+  // durable resolves once every record persisted so far is on disk.
+  async durable() {
+    if (!this.journal) return;
+    try {
+      await this.journal.durable();
+    } catch (e) {
+      throw new ApiError('InternalFailure', `the local Step Functions service could not persist the change: ${e.message}`, 500);
+    }
+  }
+
+  persistStatus(rec) {
+    const r = { k: 'status', a: rec.executionArn };
+    for (const f of STATUS_FIELDS) if (rec[f] !== undefined) r[f] = rec[f];
+    this.persist(r);
+  }
+
+  snapshotText() {
+    const parts = [];
+    for (const rec of this.executions.values()) {
+      if (rec.closed) {
+        let cached = this.closedJSON.get(rec.executionArn);
+        if (!cached) {
+          cached = JSON.stringify(persisted(rec));
+          this.closedJSON.set(rec.executionArn, cached);
+        }
+        parts.push(cached);
+      } else parts.push(JSON.stringify(persisted(rec)));
+    }
+    return `"retired":${JSON.stringify([...this.retired])},"executions":[${parts.join(',')}]`;
+  }
+
+  // close waits until everything persisted so far is on disk (shutdown).
+  async close() {
+    if (this.journal) await this.journal.close();
+  }
+
+  // closed drops the oldest finished executions of rec's state machine
+  // beyond cfg.retainFinished (by start order, seq).
   closed(rec) {
-    const { runtime, ...plain } = rec;
-    this.closedJSON.set(rec.executionArn, JSON.stringify(plain));
     const limit = this.cfg.retainFinished;
     if (!(limit > 0)) return;
-    const finished = [...this.executions.values()].filter((r) => r.closed && r.stateMachineArn === rec.stateMachineArn);
-    if (finished.length <= limit) return;
-    finished.sort((a, b) => (a.seq || 0) - (b.seq || 0));
-    for (const old of finished.slice(0, finished.length - limit)) {
+    let finished = this.finishedByMachine.get(rec.stateMachineArn);
+    if (!finished) this.finishedByMachine.set(rec.stateMachineArn, (finished = []));
+    // Executions mostly finish in start order: the insertion point is near the end.
+    let i = finished.length;
+    while (i > 0 && (finished[i - 1].seq || 0) > (rec.seq || 0)) i--;
+    finished.splice(i, 0, rec);
+    while (finished.length > limit) {
+      const old = finished.shift();
       this.executions.delete(old.executionArn);
       this.closedJSON.delete(old.executionArn);
       this.retired.add(old.executionArn);
@@ -83,41 +175,15 @@ class Service {
     while (this.retired.size > MAX_RETIRED_NAMES) this.retired.delete(this.retired.values().next().value);
   }
 
-  persistSoon() {
-    if (!this.cfg.stateFile || this.flushTimer) return;
-    this.flushTimer = setTimeout(() => this.flush(), 25);
-  }
-
-  flush() {
-    if (this.flushTimer) {
-      clearTimeout(this.flushTimer);
-      this.flushTimer = null;
-    }
-    if (!this.cfg.stateFile) return;
-    const parts = [];
-    for (const rec of this.executions.values()) {
-      const cached = rec.closed && this.closedJSON.get(rec.executionArn);
-      if (cached) {
-        parts.push(cached);
-        continue;
-      }
-      const { runtime, ...plain } = rec;
-      parts.push(JSON.stringify(plain));
-    }
-    const tmp = `${this.cfg.stateFile}.${process.pid}.tmp`;
-    fs.mkdirSync(path.dirname(this.cfg.stateFile), { recursive: true });
-    fs.writeFileSync(tmp, `{"version":1,"retired":${JSON.stringify([...this.retired])},"executions":[${parts.join(',')}]}`);
-    fs.renameSync(tmp, this.cfg.stateFile);
-  }
-
   // --- history -----------------------------------------------------------
 
   addEvent(rec, type, details, ts = Date.now()) {
     if (rec.closed) return;
     const id = rec.events.length + 1;
-    rec.events.push({ timestamp: ts, type, id, previousEventId: id - 1, ...details });
+    const event = { timestamp: ts, type, id, previousEventId: id - 1, ...details };
+    rec.events.push(event);
     if (this.cfg.logHistoryEvents) log('history event', { executionArn: rec.executionArn, id, type });
-    this.persistSoon();
+    if (rec.persisted) this.persist({ k: 'event', a: rec.executionArn, e: event });
   }
 
   // --- executions --------------------------------------------------------
@@ -144,7 +210,7 @@ class Service {
   // startExecution enforces StartExecution's rules as the Step Functions API
   // reference states them (API_StartExecution; each check cites its source),
   // for a Standard state machine (the only type served here).
-  startExecution(req) {
+  async startExecution(req) {
     const m = this.machine(req.stateMachineArn);
     // "If you don't provide a name for the execution, Step Functions
     // automatically generates a universally unique identifier (UUID) as the
@@ -178,6 +244,7 @@ class Service {
     const existing = this.executions.get(executionArn);
     if (existing) {
       if (existing.status === 'RUNNING' && existing.input === input) {
+        await this.durable(); // the original may not be on disk yet
         return { executionArn, startDate: seconds(existing.startDate) };
       }
       throw new ApiError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
@@ -205,9 +272,11 @@ class Service {
     this.addEvent(rec, 'ExecutionStarted', {
       executionStartedEventDetails: { input, inputDetails: { truncated: false }, roleArn: m.roleArn },
     }, now);
-    this.flush(); // an accepted StartExecution survives a crash
+    this.persist({ k: 'start', x: persisted(rec) });
+    rec.persisted = true;
     log('execution started', { executionArn, stateMachine: m.name });
     this.run(m, rec, inputValue);
+    await this.durable(); // an acknowledged StartExecution survives a crash
     return { executionArn, startDate: seconds(now) };
   }
 
@@ -286,8 +355,8 @@ class Service {
     }
     rec.closed = true;
     rec.runtime = null;
+    this.persistStatus(rec);
     this.closed(rec);
-    this.flush();
     log('execution finished', { executionArn: rec.executionArn, status: rec.status, error: rec.error });
   }
 
@@ -303,11 +372,16 @@ class Service {
     // KmsAccessDeniedException, KmsInvalidStateException,
     // KmsThrottlingException, ValidationException); it is answered with its
     // stop date and left as it ended (status, error and cause unchanged).
-    if (rec.status !== 'RUNNING') return { stopDate: seconds(rec.stopDate || Date.now()) };
+    if (rec.status !== 'RUNNING') {
+      await this.durable(); // its end may not be on disk yet
+      return { stopDate: seconds(rec.stopDate || Date.now()) };
+    }
     rec.status = 'ABORTED';
     rec.stopDate = Date.now();
     if (error !== undefined) rec.error = error;
     if (cause !== undefined) rec.cause = cause;
+    // Durable before the engine has wound down: a restart ends it as stopped.
+    this.persistStatus(rec);
     const rt = rec.runtime;
     if (rt && rt.abort) {
       rt.abort();
@@ -315,7 +389,7 @@ class Service {
     } else {
       this.finish(rec, { ok: false });
     }
-    this.flush();
+    await this.durable();
     return { stopDate: seconds(rec.stopDate) };
   }
 
@@ -719,4 +793,4 @@ function checkToken(token, kind, args) {
   return c;
 }
 
-module.exports = { STATUSES, seconds, Service, rt, causeText, stripData, pageSize, encodeToken, issueToken, invalidToken, decodeToken, checkToken };
+module.exports = { STATUSES, STATUS_FIELDS, PERSISTED_FIELDS, persisted, seconds, Service, rt, causeText, stripData, pageSize, encodeToken, issueToken, invalidToken, decodeToken, checkToken };

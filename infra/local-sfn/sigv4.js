@@ -15,6 +15,15 @@ function rfc3986(str) {
 const hmac = (key, data) => crypto.createHmac('sha256', key).update(data, 'utf8').digest();
 const sha256hex = (data) => crypto.createHash('sha256').update(data).digest('hex');
 
+// signingKey derives the day's HMAC key (four HMACs); it changes once a
+// day, so the last one is kept rather than derived per Lambda call.
+let lastKey = { id: '', key: null };
+function signingKey(secret, date, region, service) {
+  const id = `${secret}\0${date}\0${region}\0${service}`;
+  if (lastKey.id !== id) lastKey = { id, key: hmac(hmac(hmac(hmac(`AWS4${secret}`, date), region), service), 'aws4_request') };
+  return lastKey.key;
+}
+
 // signV4 returns the headers that sign a request with AWS Signature Version 4
 // (https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html):
 // the canonical request (method, the path with each segment URI-encoded once
@@ -36,7 +45,7 @@ function signV4(method, url, headers, body, { credentials, region, service }, no
   const canonicalRequest = [method, canonicalURI, query, canonicalHeaders, signedHeaders, sha256hex(body)].join('\n');
   const scope = `${date}/${region}/${service}/aws4_request`;
   const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256hex(canonicalRequest)].join('\n');
-  const key = hmac(hmac(hmac(hmac(`AWS4${credentials.secretAccessKey}`, date), region), service), 'aws4_request');
+  const key = signingKey(credentials.secretAccessKey, date, region, service);
   const signature = crypto.createHmac('sha256', key).update(stringToSign, 'utf8').digest('hex');
   return {
     ...all,
@@ -69,4 +78,4 @@ function postJSON(url, value, signing) {
   });
 }
 
-module.exports = { rfc3986, hmac, sha256hex, signV4, postJSON };
+module.exports = { rfc3986, hmac, sha256hex, signingKey, signV4, postJSON };

@@ -1033,6 +1033,20 @@ func TestRetainFinished(t *testing.T) {
 		t.Fatalf("after restart: %d executions, want 2", len(ls.Executions))
 	}
 	takenAgain("after restart")
+	// After a crash the journal's replay drops the same ones.
+	if err := svc.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ls, err = c.ListExecutions(ctx, &sfn.ListExecutionsInput{StateMachineArn: aws.String(svc.StateMachineArn("workflow"))}); err != nil {
+		t.Fatal(err)
+	}
+	if len(ls.Executions) != 2 {
+		t.Fatalf("after kill and restart: %d executions, want 2", len(ls.Executions))
+	}
+	takenAgain("after kill and restart")
 }
 
 // TestLambdaCallsAreSigned: the service signs its Invoke requests with
