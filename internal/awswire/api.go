@@ -115,6 +115,7 @@ func API(getenv func(string) string, awsCfg aws.Config, logger *slog.Logger) (*h
 		RuntimeTimeouts: runtimeclient.Timeouts{Checkpoint: checkpoint},
 		Logger:          logger,
 		Metrics:         metrics.New(os.Stdout),
+		ExecutionLink:   workflow.AWSConsoleURL,
 	})
 }
 

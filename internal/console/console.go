@@ -20,6 +20,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -33,6 +34,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/auth"
 	"github.com/sluicehq/sluice/internal/domain"
+	"github.com/sluicehq/sluice/internal/workflow"
 )
 
 // Prefix is where the console is mounted.
@@ -347,7 +349,7 @@ func (h *Handler) execution(ctx context.Context, arn string) (*ExecutionView, er
 	v := &ExecutionView{Name: aws.ToString(d.Name), Arn: arn, Kind: kind, StateMachineArn: machineArn, Status: string(d.Status),
 		StartDate: aws.ToTime(d.StartDate), StopDate: d.StopDate, Input: aws.ToString(d.Input), Output: aws.ToString(d.Output),
 		Error: aws.ToString(d.Error), Cause: aws.ToString(d.Cause), Graph: g, Trace: TraceHistory(events), Events: events}
-	v.AWSConsoleURL, _ = AWSConsoleURL(arn)
+	v.AWSConsoleURL, _ = workflow.AWSConsoleURL(arn)
 	if v.Events == nil {
 		v.Events = []Event{}
 	}
@@ -403,4 +405,10 @@ func FromSDK(ev sfntypes.HistoryEvent) Event {
 		e.Error, e.Cause = aws.ToString(ev.TaskTimedOutEventDetails.Error), aws.ToString(ev.TaskTimedOutEventDetails.Cause)
 	}
 	return e
+}
+
+// ExecutionURL is the console's page of an execution, on the API at apiURL
+// (the pipeline record's workflow_console_url under make run).
+func ExecutionURL(apiURL, executionArn string) string {
+	return apiURL + "/console/#/executions/" + url.PathEscape(executionArn)
 }

@@ -276,6 +276,9 @@ type View struct {
 	Pipeline
 	DeploymentStatus        CombinedStatus        `json:"deployment_status"`
 	DeploymentDesiredStatus CombinedDesiredStatus `json:"deployment_desired_status"`
+	// WorkflowConsoleURL is where the workflow's execution is shown (the AWS
+	// console on AWS, the local console under make run); set by the API.
+	WorkflowConsoleURL string `json:"workflow_console_url,omitempty"`
 }
 
 // ViewOf builds the API view of a record.

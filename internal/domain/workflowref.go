@@ -150,12 +150,10 @@ const (
 // AllWorkflowRepairs lists every WorkflowRepair.
 var AllWorkflowRepairs = []WorkflowRepair{RepairNone, RepairWait, RepairStart, RepairConfirm, RepairEnded}
 
-func (r WorkflowRepair) MarshalText() ([]byte, error) {
-	return marshalEnum("workflow repair", r, AllWorkflowRepairs)
-}
-func (r *WorkflowRepair) UnmarshalText(b []byte) error {
-	return unmarshalEnum("workflow repair", b, AllWorkflowRepairs, r)
-}
+var workflowRepairEnum = enum[WorkflowRepair]{"workflow repair", AllWorkflowRepairs}
+
+func (r WorkflowRepair) MarshalText() ([]byte, error)  { return workflowRepairEnum.marshal(r) }
+func (r *WorkflowRepair) UnmarshalText(b []byte) error { return workflowRepairEnum.unmarshal(b, r) }
 
 // PendingRepairApplies reports whether DecideWorkflowRepair has anything to
 // decide for p (otherwise it is RepairNone whatever the execution's status),

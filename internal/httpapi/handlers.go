@@ -49,8 +49,14 @@ var statusOmits = []string{"runtime_config", "program_code", "udf_rust", "udf_to
 
 // view renders a record: the full view, or with selector=status the view
 // without statusOmits.
-func view(p domain.Pipeline, sel domain.Selector) (json.RawMessage, error) {
-	b, err := json.Marshal(domain.ViewOf(p))
+func (h *Handler) view(p domain.Pipeline, sel domain.Selector) (json.RawMessage, error) {
+	v := domain.ViewOf(p)
+	if h.execLink != nil && p.Workflow != nil && p.Workflow.ExecutionArn != "" {
+		if link, ok := h.execLink(p.Workflow.ExecutionArn); ok {
+			v.WorkflowConsoleURL = link
+		}
+	}
+	b, err := json.Marshal(v)
 	if err != nil || sel != domain.SelectorStatus {
 		return b, err
 	}
@@ -276,7 +282,7 @@ func (h *Handler) listPipelines(ctx context.Context, c *call) (Response, error) 
 	if err != nil {
 		return Response{}, err
 	}
-	out, fit, err := viewsWithin(records, sel, MaxListBytes)
+	out, fit, err := h.viewsWithin(records, sel, MaxListBytes)
 	if err != nil {
 		return Response{}, err
 	}
@@ -286,7 +292,7 @@ func (h *Handler) listPipelines(ctx context.Context, c *call) (Response, error) 
 		if records, next, err = h.store.List(ctx, token, fit); err != nil {
 			return Response{}, err
 		}
-		if out, _, err = viewsWithin(records, sel, MaxListBytes); err != nil {
+		if out, _, err = h.viewsWithin(records, sel, MaxListBytes); err != nil {
 			return Response{}, err
 		}
 	}
@@ -321,11 +327,11 @@ const MaxListBytes = 3 << 20
 
 // viewsWithin renders records until the next one would pass budget bytes
 // (at least one); fit is how many were rendered.
-func viewsWithin(records []domain.Pipeline, sel domain.Selector, budget int) (out []json.RawMessage, fit int, err error) {
+func (h *Handler) viewsWithin(records []domain.Pipeline, sel domain.Selector, budget int) (out []json.RawMessage, fit int, err error) {
 	out = make([]json.RawMessage, 0, len(records))
 	total := 0
 	for _, p := range records {
-		v, err := view(p, sel)
+		v, err := h.view(p, sel)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -348,7 +354,7 @@ func (h *Handler) getPipeline(ctx context.Context, c *call) (Response, error) {
 		return Response{}, err
 	}
 	c.log.generation = p.Generation
-	v, err := view(p, sel)
+	v, err := h.view(p, sel)
 	if err != nil {
 		return Response{}, err
 	}
@@ -371,7 +377,7 @@ func (h *Handler) createPipeline(ctx context.Context, c *call) (Response, error)
 	if err := h.store.Create(ctx, p, c.cause("create")); err != nil {
 		return Response{}, err
 	}
-	v, err := view(p, domain.SelectorAll)
+	v, err := h.view(p, domain.SelectorAll)
 	if err != nil {
 		return Response{}, err
 	}
@@ -401,7 +407,7 @@ func (h *Handler) putPipeline(ctx context.Context, c *call) (Response, error) {
 			if err != nil {
 				return Response{}, err
 			}
-			v, err := view(np, domain.SelectorAll)
+			v, err := h.view(np, domain.SelectorAll)
 			if err != nil {
 				return Response{}, err
 			}
@@ -422,7 +428,7 @@ func (h *Handler) putPipeline(ctx context.Context, c *call) (Response, error) {
 			return Response{}, err
 		}
 		c.log.generation = after.Generation
-		v, err := view(after, domain.SelectorAll)
+		v, err := h.view(after, domain.SelectorAll)
 		if err != nil {
 			return Response{}, err
 		}
@@ -447,7 +453,7 @@ func (h *Handler) patchPipeline(ctx context.Context, c *call) (Response, error) 
 	if err != nil {
 		return Response{}, err
 	}
-	v, err := view(after, domain.SelectorAll)
+	v, err := h.view(after, domain.SelectorAll)
 	if err != nil {
 		return Response{}, err
 	}

@@ -94,6 +94,11 @@ type Config struct {
 	// Logs reads the runtimes' logs (GET /v0/pipelines/{name}/logs). Nil:
 	// that route answers a one-line note that logs are not configured.
 	Logs compute.LogReader
+	// ExecutionLink turns a workflow execution's ARN into the address of a
+	// page that shows it (the record's workflow_console_url): the AWS
+	// console on AWS (workflow.AWSConsoleURL), the local console under
+	// `make run`. Nil: no link.
+	ExecutionLink func(executionArn string) (string, bool)
 	// LogFollowLimit bounds how long a followed log stream (net/http only)
 	// stays open: DefaultLogFollowLimit when zero.
 	LogFollowLimit time.Duration
@@ -114,6 +119,7 @@ type Handler struct {
 	logs        compute.LogReader
 	followLimit time.Duration
 	routes      []*route
+	execLink    func(string) (string, bool)
 }
 
 // New checks cfg and builds the Handler.
@@ -127,7 +133,7 @@ func New(cfg Config) (*Handler, error) {
 	h := &Handler{
 		store: cfg.Store, starter: cfg.Starter, verifier: cfg.Verifier, runtimes: cfg.Runtimes,
 		log: cfg.Logger, now: cfg.Now, newID: cfg.NewID, maxAttempts: cfg.MaxAttempts, sideTimeout: cfg.SideEffectTimeout,
-		metrics: cfg.Metrics, logs: cfg.Logs, followLimit: cfg.LogFollowLimit,
+		metrics: cfg.Metrics, logs: cfg.Logs, followLimit: cfg.LogFollowLimit, execLink: cfg.ExecutionLink,
 	}
 	if h.followLimit <= 0 {
 		h.followLimit = DefaultLogFollowLimit

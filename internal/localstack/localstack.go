@@ -261,7 +261,9 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	if cfg.APIStarter != nil {
 		starter = cfg.APIStarter(starter)
 	}
-	api, err := httpapi.New(httpapi.Config{Store: logged, Starter: starter, Verifier: verifier, Logger: logger.With("function", FunctionAPI), Logs: logs})
+	api, err := httpapi.New(httpapi.Config{Store: logged, Starter: starter, Verifier: verifier, Logger: logger.With("function", FunctionAPI), Logs: logs,
+		// The local console's page of the execution (s.APIURL is set before the first request).
+		ExecutionLink: func(arn string) (string, bool) { return console.ExecutionURL(s.APIURL, arn), true }})
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package console
+package workflow
 
 import (
 	"net/url"
