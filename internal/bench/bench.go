@@ -70,49 +70,41 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.Scale <= 0 {
-		o.Scale = 500
-	}
-	if o.Convergence <= 0 {
-		o.Convergence = 100
-	}
-	if o.FirstStops <= 0 {
-		o.FirstStops = 192
-	}
-	if o.Requests <= 0 {
-		o.Requests = 1000
-	}
-	if o.ColdStartRuns <= 0 {
-		o.ColdStartRuns = 5
-	}
+	positiveOr(&o.Scale, 500)
+	positiveOr(&o.Convergence, 100)
+	positiveOr(&o.FirstStops, 192)
+	positiveOr(&o.Requests, 1000)
+	positiveOr(&o.ColdStartRuns, 5)
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
 	if len(o.ReconcilerSizes) == 0 {
 		o.ReconcilerSizes = []int{100, 1000, 10000}
 	}
-	if o.ReconcilerWorkers <= 0 {
-		o.ReconcilerWorkers = reconciler.DefaultWorkers
-	}
-	if o.ReconcilerPasses <= 0 {
-		o.ReconcilerPasses = 3
-	}
-	switch {
-	case o.ReconcilerSharded == 0:
-		o.ReconcilerSharded = 100000
-	case o.ReconcilerSharded < 0:
-		o.ReconcilerSharded = 0
-	}
-	if o.ReconcilerShards <= 0 {
-		o.ReconcilerShards = 10
-	}
-	switch {
-	case o.ReconcilerChurn == 0:
-		o.ReconcilerChurn = 0.01
-	case o.ReconcilerChurn < 0:
-		o.ReconcilerChurn = 0
-	}
+	positiveOr(&o.ReconcilerWorkers, reconciler.DefaultWorkers)
+	positiveOr(&o.ReconcilerPasses, 3)
+	defaultOrNone(&o.ReconcilerSharded, 100000)
+	positiveOr(&o.ReconcilerShards, 10)
+	defaultOrNone(&o.ReconcilerChurn, 0.01)
 	return o
+}
+
+// positiveOr sets *v to def unless it is positive.
+func positiveOr(v *int, def int) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
+// defaultOrNone reads an option where 0 means the default and a negative
+// value means none (0).
+func defaultOrNone[T int | float64](v *T, def T) {
+	switch {
+	case *v == 0:
+		*v = def
+	case *v < 0:
+		*v = 0
+	}
 }
 
 // Machine describes where the figures were taken.
