@@ -220,3 +220,27 @@ func isGenerationPart(s string) bool {
 	}
 	return true
 }
+
+// IsExecutionOf reports whether executionName is one that ExecutionNameFor
+// gives the pipeline of that name and id, for some generation, kind and
+// attempt: the name is rebuilt from its own "-g<generation>-<kind>" tail, so
+// the shortened, hashed form of a long pipeline name is recognised too, and
+// another pipeline whose name merely starts the same is not.
+func IsExecutionOf(executionName, pipeline, pipelineID string) bool {
+	base := pipeline + idPart(pipelineID)
+	for i := strings.Index(executionName, "-g"); i >= 0; {
+		rest := executionName[i+2:]
+		if dash := strings.IndexByte(rest, '-'); dash > 0 {
+			if gen, err := strconv.ParseInt(rest[:dash], 10, 64); err == nil && gen >= 0 &&
+				ExecutionName(base, gen, domain.WorkflowKind(rest[dash+1:])) == executionName {
+				return true
+			}
+		}
+		next := strings.Index(executionName[i+2:], "-g")
+		if next < 0 {
+			break
+		}
+		i += 2 + next
+	}
+	return false
+}
