@@ -261,12 +261,11 @@ type ExecutionSummary struct {
 }
 
 // executions lists the executions of every workflow of one pipeline (named
-// "<pipeline>-<id8>-g…", see workflow.ExecutionNameFor), newest first.
+// by workflow.ExecutionNameFor, see workflow.IsExecutionOf), newest first.
 func (h *Handler) executions(ctx context.Context, pipeline, pipelineID string) ([]ExecutionSummary, error) {
 	if pipeline == "" {
 		return nil, domain.InvalidQueryParameter("pipeline", "", "a pipeline name")
 	}
-	prefix := ExecutionPrefix(pipeline, pipelineID)
 	out := []ExecutionSummary{}
 	for _, kind := range h.kinds() {
 		pages := sfn.NewListExecutionsPaginator(h.cfg.SFN, &sfn.ListExecutionsInput{StateMachineArn: aws.String(h.cfg.Machines[kind]), MaxResults: 1000})
@@ -276,7 +275,7 @@ func (h *Handler) executions(ctx context.Context, pipeline, pipelineID string) (
 				return nil, err
 			}
 			for _, e := range page.Executions {
-				if !strings.HasPrefix(aws.ToString(e.Name), prefix) {
+				if !workflow.IsExecutionOf(aws.ToString(e.Name), pipeline, pipelineID) {
 					continue
 				}
 				out = append(out, ExecutionSummary{Name: aws.ToString(e.Name), Arn: aws.ToString(e.ExecutionArn), Kind: kind,
@@ -286,19 +285,6 @@ func (h *Handler) executions(ctx context.Context, pipeline, pipelineID string) (
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].StartDate.After(out[j].StartDate) })
 	return out, nil
-}
-
-// ExecutionPrefix is how the names of a pipeline's executions begin
-// (workflow.ExecutionNameFor: "<name>-<first 8 id characters>-g…").
-func ExecutionPrefix(pipeline, pipelineID string) string {
-	id := strings.ReplaceAll(pipelineID, "-", "")
-	if len(id) > 8 {
-		id = id[:8]
-	}
-	if id == "" {
-		return pipeline + "-"
-	}
-	return pipeline + "-" + id + "-g"
 }
 
 // ExecutionView is everything the execution page shows.
@@ -360,9 +346,12 @@ func (h *Handler) execution(ctx context.Context, arn string) (*ExecutionView, er
 // ARN belongs to ("arn:…:states:r:a:execution:<machine>:<name>" of the
 // machine "arn:…:states:r:a:stateMachine:<machine>").
 func (h *Handler) machineOf(execArn string) (domain.WorkflowKind, string, bool) {
+	name := execArn[strings.LastIndexByte(execArn, ':')+1:]
+	if name == "" {
+		return "", "", false
+	}
 	for kind, m := range h.cfg.Machines {
-		prefix := strings.Replace(m, ":stateMachine:", ":execution:", 1) + ":"
-		if strings.HasPrefix(execArn, prefix) && len(execArn) > len(prefix) && !strings.Contains(execArn[len(prefix):], ":") {
+		if arn, err := workflow.ExecutionARN(m, name); err == nil && arn == execArn {
 			return kind, m, true
 		}
 	}

@@ -107,9 +107,3 @@ func TestPageNeedsNoKey(t *testing.T) {
 		}
 	}
 }
-
-func TestExecutionPrefix(t *testing.T) {
-	if got := ExecutionPrefix("p1", "95bb9457-1234-5678-9abc-def012345678"); got != "p1-95bb9457-g" {
-		t.Fatalf("prefix %q", got)
-	}
-}
