@@ -175,6 +175,7 @@ type env struct {
 	fake  *InstantCompute
 	http  *http.Client
 	log   io.Writer
+	calls *callTimers // the API's calls (anatomy)
 }
 
 func startEnv(ctx context.Context, opts Options) (*env, error) {
@@ -182,8 +183,10 @@ func startEnv(ctx context.Context, opts Options) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
+	calls := &callTimers{}
 	stack, err := localstack.Start(ctx, localstack.Config{
-		ModuleRoot: opts.ModuleRoot, Driver: fake,
+		WrapAWSHTTP: calls.wrap,
+		ModuleRoot:  opts.ModuleRoot, Driver: fake,
 		// The reconciler does not run (Reconcile is never called): every
 		// figure is the API's and the workflows' own.
 		ReconcileInterval:  -1,
@@ -196,7 +199,7 @@ func startEnv(ctx context.Context, opts Options) (*env, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 1024, 1024
-	return &env{stack: stack, fake: fake, http: &http.Client{Timeout: 2 * time.Minute, Transport: tr}, log: opts.Log}, nil
+	return &env{stack: stack, fake: fake, http: &http.Client{Timeout: 2 * time.Minute, Transport: tr}, log: opts.Log, calls: calls}, nil
 }
 
 func (e *env) close() error {

@@ -15,7 +15,12 @@ type LatencyResult struct {
 	Concurrency int     `json:"concurrency"`
 	Dist        Dist    `json:"latency"`
 	PerSec      float64 `json:"requests_per_sec"`
+	// Anatomy: where the time went (first stops and starts).
+	Anatomy *Anatomy `json:"anatomy,omitempty"`
 }
+
+// firstForcedStop is the Request of the first forced stops.
+const firstForcedStop = "POST /stop?force=true (first)"
 
 var concurrencies = []int{1, 16, 64}
 
@@ -24,10 +29,13 @@ var concurrencies = []int{1, 16, 64}
 func measure(n, c int, f func(i int) (time.Duration, error)) ([]time.Duration, float64, error) {
 	lat := make([]time.Duration, n)
 	start := time.Now()
-	err := parallel(n, c, func(i int) error {
-		d, err := f(i)
-		lat[i] = d
-		return err
+	var err error
+	labelled(func() {
+		err = parallel(n, c, func(i int) error {
+			d, err := f(i)
+			lat[i] = d
+			return err
+		})
 	})
 	return lat, float64(n) / time.Since(start).Seconds(), err
 }
@@ -92,8 +100,15 @@ func runLatency(ctx context.Context, fresh func() (*env, error), opts Options, r
 				return err
 			}
 			// The starts, measured at this level's clients too (once).
-			startLat, startRate, err := measure(len(pool), c, func(i int) (time.Duration, error) {
-				return e.must(ctx, "POST", "/v0/pipelines/"+pool[i]+"/start", nil, 202)
+			var (
+				startLat  []time.Duration
+				startRate float64
+			)
+			startAnatomy, err := e.anatomy(func() (err error) {
+				startLat, startRate, err = measure(len(pool), c, func(i int) (time.Duration, error) {
+					return e.must(ctx, "POST", "/v0/pipelines/"+pool[i]+"/start", nil, 202)
+				})
+				return err
 			})
 			if err != nil {
 				return err
@@ -102,18 +117,25 @@ func runLatency(ctx context.Context, fresh func() (*env, error), opts Options, r
 				return err
 			}
 			if force {
-				res.Latency = append(res.Latency, LatencyResult{Request: "POST /start (first)", Concurrency: c, Dist: distOf(startLat), PerSec: startRate,
+				res.Latency = append(res.Latency, LatencyResult{Request: "POST /start (first)", Concurrency: c, Dist: distOf(startLat), PerSec: startRate, Anatomy: startAnatomy,
 					Measures: "start of a Stopped pipeline: desired Running + history in one conditional transaction, StartExecution of the start workflow (the workflow ref is in the transaction)"})
 				e.logf("latency: first start at %d clients: %+v", c, distOf(startLat))
 			}
 			path := "/stop?force=true"
-			req, what := "POST /stop?force=true (first)", "stop of a Running pipeline: desired Stopped + history in one conditional transaction, StartExecution of the stop workflow (the workflow ref is in the transaction)"
+			req, what := firstForcedStop, "stop of a Running pipeline: desired Stopped + history in one conditional transaction, StartExecution of the stop workflow (the workflow ref is in the transaction)"
 			if !force {
 				path = "/stop"
 				req, what = "POST /stop (first, graceful)", "stop of a Running pipeline: runtime desired Suspended + history in one conditional transaction, StartExecution of the suspend workflow (the workflow ref is in the transaction)"
 			}
-			lat, rate, err := measure(len(pool), c, func(i int) (time.Duration, error) {
-				return e.must(ctx, "POST", "/v0/pipelines/"+pool[i]+path, nil, 202)
+			var (
+				lat  []time.Duration
+				rate float64
+			)
+			anatomy, err := e.anatomy(func() (err error) {
+				lat, rate, err = measure(len(pool), c, func(i int) (time.Duration, error) {
+					return e.must(ctx, "POST", "/v0/pipelines/"+pool[i]+path, nil, 202)
+				})
+				return err
 			})
 			if err != nil {
 				return err
@@ -121,7 +143,7 @@ func runLatency(ctx context.Context, fresh func() (*env, error), opts Options, r
 			if _, err := e.waitAll(ctx, pool, "Stopped", 10*time.Minute, isStopped); err != nil {
 				return err
 			}
-			res.Latency = append(res.Latency, LatencyResult{Request: req, Measures: what, Concurrency: c, Dist: distOf(lat), PerSec: rate})
+			res.Latency = append(res.Latency, LatencyResult{Request: req, Measures: what, Concurrency: c, Dist: distOf(lat), PerSec: rate, Anatomy: anatomy})
 			e.logf("latency: %s at %d clients: %+v", req, c, distOf(lat))
 		}
 	}

@@ -58,10 +58,8 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 		if opts.Skip[p.name] {
 			continue
 		}
-		// A fresh stack for every series of measurements: the local Step
-		// Functions service rewrites its whole state file (every execution's
-		// history) on every change, so its latency grows with the number of
-		// executions it holds; no series measures on another's leftovers.
+		// A fresh stack for every series of measurements: no series measures
+		// on another's leftovers (executions, items, a warm JIT).
 		var open []*env
 		fresh := func() (*env, error) {
 			for _, e := range open {
@@ -132,6 +130,7 @@ func PrintTable(w io.Writer, res *Results) {
 		fmt.Fprintln(w)
 	}
 	printFloor(w, res)
+	printAnatomy(w, res)
 	if len(res.Convergence) > 0 {
 		fmt.Fprintf(w, "Convergence (202 → state reached, one at a time, production timings), ms\n\n| action | p50 | p99 | max | n | path |\n|---|---|---|---|---|---|\n")
 		for _, c := range res.Convergence {

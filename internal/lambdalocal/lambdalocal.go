@@ -39,6 +39,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -161,6 +162,12 @@ func (s *Server) Functions() []string {
 	sort.Strings(names)
 	return names
 }
+
+// ProfileLabel is the pprof label whose value names the part of a local
+// stack a goroutine works for ("lambda:<function>" for an invocation), so a
+// CPU profile of the one process that runs them all (the bench's) can say
+// which part used the CPU.
+const ProfileLabel = "part"
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -300,7 +307,7 @@ func (s *Server) run(f *function, invokedArn string, payload []byte) *InvokeResu
 	}
 	start := time.Now()
 	done := make(chan *messages.InvokeResponse, 1)
-	go func() { done <- f.invoke(req) }()
+	go pprof.Do(context.Background(), pprof.Labels(ProfileLabel, "lambda:"+f.name), func(context.Context) { done <- f.invoke(req) })
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	var resp *messages.InvokeResponse

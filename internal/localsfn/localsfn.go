@@ -469,7 +469,7 @@ func (s *Service) Healthy(ctx context.Context) error {
 // NewClient returns the production Step Functions client (aws-sdk-go-v2
 // service/sfn) pointed at endpoint, with dummy static credentials in
 // us-east-1. It reads no AWS configuration from the environment.
-func NewClient(ctx context.Context, endpoint string) (*sfn.Client, error) {
+func NewClient(ctx context.Context, endpoint string, optFns ...func(*sfn.Options)) (*sfn.Client, error) {
 	_ = ctx
 	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -479,9 +479,9 @@ func NewClient(ctx context.Context, endpoint string) (*sfn.Client, error) {
 		Region:      DefaultRegion,
 		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
 	}
-	return sfn.NewFromConfig(cfg, func(o *sfn.Options) {
+	return sfn.NewFromConfig(cfg, append([]func(*sfn.Options){func(o *sfn.Options) {
 		o.BaseEndpoint = aws.String(endpoint)
-	}), nil
+	}}, optFns...)...), nil
 }
 
 // childEnv is the environment the Node process inherits, without any AWS

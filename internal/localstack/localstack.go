@@ -19,10 +19,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
@@ -103,6 +105,21 @@ type Config struct {
 	// RestartBackoff is the pause before a dead part's first restart
 	// (doubling up to MaxBackoff); 0: MinBackoff.
 	RestartBackoff time.Duration
+	// WrapAWSHTTP, when set, wraps the HTTP client of the stack's DynamoDB
+	// and Step Functions clients (shared by the API, the steps and the
+	// reconciler): the bench times the API's own calls through it.
+	WrapAWSHTTP func(aws.HTTPClient) aws.HTTPClient
+}
+
+// ProfilePartAPI is the lambdalocal.ProfileLabel value of the API server's
+// goroutines and request contexts.
+const ProfilePartAPI = "api"
+
+func wrapHTTP(cfg Config, c aws.HTTPClient) aws.HTTPClient {
+	if cfg.WrapAWSHTTP == nil {
+		return c
+	}
+	return cfg.WrapAWSHTTP(c)
 }
 
 // Stack is a running local control plane.
@@ -176,7 +193,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	if err := s.startDynamo(ctx, cfg, logger); err != nil {
 		return nil, err
 	}
-	if s.Dynamo, err = dynamolocal.NewClient(ctx, s.DynamoEndpoint); err != nil {
+	if s.Dynamo, err = dynamolocal.NewClient(ctx, s.DynamoEndpoint, func(o *dynamodb.Options) { o.HTTPClient = wrapHTTP(cfg, o.HTTPClient) }); err != nil {
 		return nil, err
 	}
 	tmpl, err := dynamolocal.TemplatePath()
@@ -233,7 +250,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		return nil, fmt.Errorf("local Step Functions service: %w", err)
 	}
 	s.SFNEndpoint = s.sfnSvc.Endpoint
-	if s.SFN, err = localsfn.NewClient(ctx, s.SFNEndpoint); err != nil {
+	if s.SFN, err = localsfn.NewClient(ctx, s.SFNEndpoint, func(o *sfn.Options) { o.HTTPClient = wrapHTTP(cfg, o.HTTPClient) }); err != nil {
 		return nil, err
 	}
 	s.Machines = map[domain.WorkflowKind]string{}
@@ -296,9 +313,12 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	}
 	// Requests derive from base, cancelled on close: a followed log stream
 	// ends then instead of holding Shutdown up.
-	base, cancelBase := context.WithCancel(context.Background())
+	// They and the server's goroutines carry the pprof label part=api
+	// (lambdalocal.ProfileLabel): a profile, and Config.WrapAWSHTTP, can tell
+	// the API's work and calls from the workflows'.
+	base, cancelBase := context.WithCancel(pprof.WithLabels(context.Background(), pprof.Labels(lambdalocal.ProfileLabel, ProfilePartAPI)))
 	srv := &http.Server{Handler: s.withHealth(withConsole(con, api)), ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return base }}
-	go func() { _ = srv.Serve(ln) }()
+	go pprof.Do(base, pprof.Labels(), func(context.Context) { _ = srv.Serve(ln) })
 	s.APIURL = "http://" + ln.Addr().String()
 	s.ConsoleURL = s.APIURL + console.Prefix
 	s.closers = append(s.closers, func() error {

@@ -10,12 +10,14 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/dynamolocal"
+	"github.com/sluicehq/sluice/internal/lambdalocal"
 	"github.com/sluicehq/sluice/internal/localsfn"
 	"github.com/sluicehq/sluice/internal/supervisor"
 )
@@ -201,7 +203,10 @@ func (s *Stack) superviseLambda(ctx context.Context, port int, logger *slog.Logg
 		}
 		addrNow = ln.Addr().String() // port 0: keep the one picked first
 		l := &lambdaServer{srv: &http.Server{Handler: s.Lambda, ReadHeaderTimeout: 10 * time.Second}, done: make(chan struct{})}
-		go func() { l.err = l.srv.Serve(ln); close(l.done) }()
+		go pprof.Do(context.Background(), pprof.Labels(lambdalocal.ProfileLabel, "lambda-endpoint"), func(context.Context) {
+			l.err = l.srv.Serve(ln)
+			close(l.done)
+		})
 		return l, nil
 	}, func(i supervisor.Instance) error {
 		l := i.(*lambdaServer)
