@@ -96,7 +96,9 @@ func TestProcCPUAndPIDFile(t *testing.T) {
 
 type okClient struct{}
 
-func (okClient) Do(*http.Request) (*http.Response, error) { return &http.Response{StatusCode: 200}, nil }
+func (okClient) Do(*http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: 200}, nil
+}
 
 func TestCallTimersCountOnlyInTheWindowAndTellTheAPIApart(t *testing.T) {
 	timers := &callTimers{}
