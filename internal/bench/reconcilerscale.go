@@ -495,6 +495,12 @@ func (s *scaleStore) Transition(ctx context.Context, name string, generation int
 	return s.fenced(ctx, name, generation, cause, tr)
 }
 
+// TransitionFrom is Transition here: the double's records never go stale
+// between a read and the write, and every transition reads (counted).
+func (s *scaleStore) TransitionFrom(ctx context.Context, read domain.Pipeline, tr domain.Transition, cause store.Cause) (domain.Pipeline, error) {
+	return s.fenced(ctx, read.Name, read.Generation, cause, tr)
+}
+
 func (s *scaleStore) SetWorkflow(ctx context.Context, name string, ref domain.WorkflowRef) (domain.Pipeline, error) {
 	cause := store.Cause{Action: "SetWorkflow", Actor: "workflow", Execution: ref.ExecutionName}
 	return s.fenced(ctx, name, ref.Generation, cause, func(p domain.Pipeline, _ time.Time) (domain.Pipeline, error) {

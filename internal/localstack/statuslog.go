@@ -66,6 +66,14 @@ func (s *loggingStore) Transition(ctx context.Context, name string, generation i
 	return p, err
 }
 
+func (s *loggingStore) TransitionFrom(ctx context.Context, read domain.Pipeline, tr domain.Transition, cause store.Cause) (domain.Pipeline, error) {
+	p, err := s.Store.TransitionFrom(ctx, read, tr, cause)
+	if err == nil {
+		s.logged(ctx, p, cause)
+	}
+	return p, err
+}
+
 // logged writes the line when the generation, a status or the error changed
 // since the last line of that pipeline (not for the reconciler's refresh of
 // the checkpoint list every pass, nor for a write that changed nothing).

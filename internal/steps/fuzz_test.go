@@ -53,6 +53,12 @@ func (m *memStore) ApplyAction(context.Context, domain.Pipeline, domain.Outcome,
 	return domain.Pipeline{}, errNotInMemStore
 }
 
+// TransitionFrom decides on the current record, like the real store after
+// its condition on read's refresh version.
+func (m *memStore) TransitionFrom(ctx context.Context, read domain.Pipeline, tr domain.Transition, cause store.Cause) (domain.Pipeline, error) {
+	return m.Transition(ctx, read.Name, read.Generation, tr, cause)
+}
+
 func (m *memStore) Transition(_ context.Context, name string, generation int64, tr domain.Transition, _ store.Cause) (domain.Pipeline, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

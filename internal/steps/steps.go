@@ -243,7 +243,10 @@ func (s *Steps) current(ctx context.Context, st Payload) (domain.Pipeline, error
 // record still calls it PENDING (domain.MarkWorkflowRunning): the API records
 // the ref before StartExecution and writes nothing after it, so the
 // workflow's first status write is the moment its ref becomes RUNNING.
-func (s *Steps) transition(ctx context.Context, req Request, tr domain.Transition) (domain.Pipeline, error) {
+//
+// read, when set, is the record the step has just read (current): the store
+// decides on it first instead of reading again (Store.TransitionFrom).
+func (s *Steps) transition(ctx context.Context, req Request, read *domain.Pipeline, tr domain.Transition) (domain.Pipeline, error) {
 	id, inner := req.State.PipelineID, tr
 	tr = func(p domain.Pipeline, now time.Time) (domain.Pipeline, error) {
 		if id != "" && p.ID != id {
@@ -256,7 +259,15 @@ func (s *Steps) transition(ctx context.Context, req Request, tr domain.Transitio
 		}
 		return next, err
 	}
-	p, err := s.Store.Transition(ctx, req.State.Pipeline, req.State.Generation, tr, s.cause(req))
+	var (
+		p   domain.Pipeline
+		err error
+	)
+	if read != nil && read.Name == req.State.Pipeline && read.Generation == req.State.Generation {
+		p, err = s.Store.TransitionFrom(ctx, *read, tr, s.cause(req))
+	} else {
+		p, err = s.Store.Transition(ctx, req.State.Pipeline, req.State.Generation, tr, s.cause(req))
+	}
 	var sup *store.SupersededError
 	var conflict *store.ConflictError
 	switch {
@@ -320,7 +331,7 @@ func (s *Steps) markProvisioning(ctx context.Context, req Request) (Payload, err
 		return st, err
 	}
 	id := deploymentIDFor(p)
-	if p, err = s.transition(ctx, req, domain.MarkProvisioning(id)); err != nil {
+	if p, err = s.transition(ctx, req, &p, domain.MarkProvisioning(id)); err != nil {
 		return st, err
 	}
 	st.DeploymentID = id
@@ -489,7 +500,7 @@ func runtimeFailure(what string, err error) error {
 
 func (s *Steps) markProvisioned(ctx context.Context, req Request) (Payload, error) {
 	st := req.State
-	p, err := s.transition(ctx, req, domain.MarkProvisioned(st.Location, st.Observed))
+	p, err := s.transition(ctx, req, nil, domain.MarkProvisioned(st.Location, st.Observed))
 	if err != nil {
 		return st, err
 	}
@@ -557,7 +568,7 @@ func (s *Steps) markSuspending(ctx context.Context, req Request) (Payload, error
 		return st, err
 	}
 	if !suspended(p) {
-		if p, err = s.transition(ctx, req, domain.MarkSuspending()); err != nil {
+		if p, err = s.transition(ctx, req, &p, domain.MarkSuspending()); err != nil {
 			return st, err
 		}
 	}
@@ -646,7 +657,7 @@ func (s *Steps) markSuspended(ctx context.Context, req Request) (Payload, error)
 	if err != nil {
 		return st, err
 	}
-	p, err := s.transition(ctx, req, domain.MarkSuspended(details))
+	p, err := s.transition(ctx, req, &before, domain.MarkSuspended(details))
 	if err == nil && p.DeploymentID != nil {
 		st.DeploymentID = *p.DeploymentID
 	}
@@ -689,7 +700,7 @@ func (s *Steps) toStopping(ctx context.Context, req Request, cause *domain.Error
 	if cause != nil {
 		tr = domain.MarkFailed(cause)
 	}
-	if p, err = s.transition(ctx, req, tr); err != nil {
+	if p, err = s.transition(ctx, req, &p, tr); err != nil {
 		return st, hadError, err
 	}
 	if p.DeploymentID != nil {
@@ -722,7 +733,7 @@ func (s *Steps) markStopped(ctx context.Context, req Request) (Payload, error) {
 	if err != nil {
 		return req.State, err
 	}
-	after, err := s.transition(ctx, req, domain.MarkStopped())
+	after, err := s.transition(ctx, req, &before, domain.MarkStopped())
 	if err == nil && before.ResourcesStatus != domain.ResourcesStopped && s.Metrics != nil {
 		graceful, since := stopRequestedAt(before)
 		s.Metrics.StopCompleted(ctx, after.Name, after.Generation, !graceful, after.ResourcesStatusSince.Sub(since))
@@ -756,7 +767,7 @@ func (s *Steps) clearStorage(ctx context.Context, req Request) (Payload, error) 
 }
 
 func (s *Steps) markStorageCleared(ctx context.Context, req Request) (Payload, error) {
-	_, err := s.transition(ctx, req, domain.MarkStorageCleared())
+	_, err := s.transition(ctx, req, nil, domain.MarkStorageCleared())
 	return req.State, err
 }
 

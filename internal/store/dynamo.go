@@ -351,7 +351,13 @@ func (d *Dynamo) ApplyAction(ctx context.Context, before domain.Pipeline, out do
 // writes nothing and returns the current record, so a repeated step is
 // idempotent.
 func (d *Dynamo) Transition(ctx context.Context, name string, generation int64, tr domain.Transition, cause Cause) (domain.Pipeline, error) {
-	return d.fenced(ctx, "transition", name, generation, cause, tr)
+	return d.fenced(ctx, "transition", name, generation, nil, cause, tr)
+}
+
+// TransitionFrom is Transition deciding first on read (see Store): one
+// strongly consistent read less per step when read is current.
+func (d *Dynamo) TransitionFrom(ctx context.Context, read domain.Pipeline, tr domain.Transition, cause Cause) (domain.Pipeline, error) {
+	return d.fenced(ctx, "transition", read.Name, read.Generation, &read, cause, tr)
 }
 
 // SetWorkflow records the workflow execution of a generation (see Store),
@@ -364,7 +370,7 @@ func (d *Dynamo) Transition(ctx context.Context, name string, generation int64, 
 // record says that execution ended (domain.UpdateWorkflowRef).
 func (d *Dynamo) SetWorkflow(ctx context.Context, name string, ref domain.WorkflowRef) (domain.Pipeline, error) {
 	cause := Cause{Action: "SetWorkflow", Actor: "workflow", Execution: ref.ExecutionName}
-	return d.fenced(ctx, "set workflow", name, ref.Generation, cause, func(p domain.Pipeline, _ time.Time) (domain.Pipeline, error) {
+	return d.fenced(ctx, "set workflow", name, ref.Generation, nil, cause, func(p domain.Pipeline, _ time.Time) (domain.Pipeline, error) {
 		w, changed := domain.UpdateWorkflowRef(p.Workflow, ref)
 		if !changed {
 			return p, nil // the same ref, or a late "live" report of an execution recorded as ended
@@ -397,8 +403,11 @@ func isOwnWrite(item map[string]types.AttributeValue, writeID string) bool {
 }
 
 // fenced is the read-decide-write loop of Transition and SetWorkflow.
-func (d *Dynamo) fenced(ctx context.Context, op, name string, generation int64, cause Cause, tr domain.Transition) (domain.Pipeline, error) {
-	var cur *domain.Pipeline // the record to decide on; nil: read it
+// read, when set, is a record of name the caller has read: decided on
+// first, its staleness caught by the write's condition on its refresh
+// version (recordIs), which then hands back the current record.
+func (d *Dynamo) fenced(ctx context.Context, op, name string, generation int64, read *domain.Pipeline, cause Cause, tr domain.Transition) (domain.Pipeline, error) {
+	cur := read // the record to decide on; nil: read it
 	for attempt := 0; attempt < d.maxAttempts; attempt++ {
 		if err := d.backoff(ctx, attempt); err != nil {
 			return domain.Pipeline{}, classify(op, err)

@@ -34,6 +34,12 @@ type Store interface {
 	// *ConflictError when the record is not in a status the transition starts
 	// from. A transition that changes nothing writes nothing.
 	Transition(ctx context.Context, name string, generation int64, tr domain.Transition, cause Cause) (domain.Pipeline, error)
+	// TransitionFrom is Transition of read.Name fenced by read.Generation,
+	// deciding first on read, the record the caller has just read, instead
+	// of reading it again: the write is conditional on read's refresh
+	// version, so when read is no longer current the write loses and the
+	// transition is decided again on the current record, as Transition does.
+	TransitionFrom(ctx context.Context, read domain.Pipeline, tr domain.Transition, cause Cause) (domain.Pipeline, error)
 	// SetWorkflow records the workflow execution of a generation. Fenced by
 	// generation like Transition. Recording a new ref is a write of the
 	// record: it bumps the refresh version and appends a history event (the

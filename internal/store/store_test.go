@@ -628,3 +628,83 @@ func TestWriteLandedButAnswerLost(t *testing.T) {
 		t.Fatalf("%d events, refresh version %d; want 3 writes", n, prov.RefreshVersion)
 	}
 }
+
+func TestTransitionFrom(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.create("from")
+	started := e.act("from", start)
+	cause := Cause{Action: "MarkProvisioning", Actor: "workflow"}
+
+	t.Run("a current read: no read, one write", func(t *testing.T) {
+		s, h := e.hooked()
+		got, err := s.TransitionFrom(e.ctx, started, domain.MarkProvisioning("dep-1"), cause)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ResourcesStatus != domain.ResourcesProvisioning || got.RefreshVersion != started.RefreshVersion+1 {
+			t.Fatalf("got %s", statusesOf(got))
+		}
+		if h.gets.Load() != 0 || h.transacts.Load() != 1 {
+			t.Fatalf("%d reads, %d writes; want 0 and 1", h.gets.Load(), h.transacts.Load())
+		}
+		sameRecord(t, "get after", e.get("from"), got)
+	})
+
+	t.Run("a stale read: decided again on the current record", func(t *testing.T) {
+		provisioning := e.get("from")
+		// Another write of the generation lands after the caller's read.
+		ref := domain.WorkflowRef{Kind: domain.WorkflowStart, Generation: provisioning.Generation, ExecutionName: "from-start", StartedAt: e.clock.Now(), Status: "RUNNING"}
+		observed, err := e.store.SetWorkflow(e.ctx, "from", ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, h := e.hooked()
+		got, err := s.TransitionFrom(e.ctx, provisioning, domain.MarkProvisioned("http://x", domain.RuntimeRunning), Cause{Action: "MarkProvisioned"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.RefreshVersion != observed.RefreshVersion+1 || got.Workflow == nil || got.Workflow.ExecutionName != "from-start" || got.ResourcesStatus != domain.ResourcesProvisioned {
+			t.Fatalf("the stale read's write landed over the other write: %s, workflow %+v", statusesOf(got), got.Workflow)
+		}
+		if h.gets.Load() != 0 || h.transacts.Load() != 2 {
+			t.Fatalf("%d reads, %d writes; want 0 and 2 (the lost write hands back the current record)", h.gets.Load(), h.transacts.Load())
+		}
+		sameRecord(t, "get after", e.get("from"), got)
+	})
+
+	t.Run("a read of an older generation is superseded, nothing written", func(t *testing.T) {
+		before := e.get("from")
+		stopped := e.act("from", stop(true))
+		s, h := e.hooked()
+		_, err := s.TransitionFrom(e.ctx, before, domain.ObserveRuntime(domain.RuntimePaused, nil), Cause{})
+		var sup *SupersededError
+		if !errors.As(err, &sup) || sup.Current.Generation != stopped.Generation {
+			t.Fatalf("got %v, want *SupersededError with generation %d", err, stopped.Generation)
+		}
+		if h.transacts.Load() != 1 {
+			t.Fatalf("%d writes, want 1 (lost, handing back the stop)", h.transacts.Load())
+		}
+		sameRecord(t, "record after", e.get("from"), stopped)
+	})
+
+	t.Run("a read of a deleted pipeline does not write on its re-created namesake", func(t *testing.T) {
+		e.transition("from", domain.MarkStopping())
+		old := e.transition("from", domain.MarkStopped())
+		e.act("from", domain.Clear)
+		e.transition("from", domain.MarkStorageCleared())
+		if err := e.store.Delete(e.ctx, e.get("from"), Cause{Action: "delete"}); err != nil {
+			t.Fatal(err)
+		}
+		e.create("from")
+		fresh := e.act("from", start)
+		stale := fresh
+		stale.ID = old.ID // the same name, generation and refresh version; the deleted pipeline's id
+		_, err := e.store.TransitionFrom(e.ctx, stale, domain.MarkProvisioning("dep-old"), cause)
+		var sup *SupersededError
+		if !errors.As(err, &sup) || sup.Current.ID != fresh.ID {
+			t.Fatalf("got %v, want *SupersededError naming the new pipeline", err)
+		}
+		sameRecord(t, "the new pipeline", e.get("from"), fresh)
+	})
+}

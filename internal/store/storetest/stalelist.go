@@ -180,6 +180,14 @@ func (s *StaleList) Transition(ctx context.Context, name string, generation int6
 	return after, err
 }
 
+func (s *StaleList) TransitionFrom(ctx context.Context, read domain.Pipeline, tr domain.Transition, cause store.Cause) (domain.Pipeline, error) {
+	after, err := s.Store.TransitionFrom(ctx, read, tr, cause)
+	if err == nil {
+		s.wrote(read.Name, &after)
+	}
+	return after, err
+}
+
 func (s *StaleList) SetWorkflow(ctx context.Context, name string, ref domain.WorkflowRef) (domain.Pipeline, error) {
 	after, err := s.Store.SetWorkflow(ctx, name, ref)
 	if err == nil {
