@@ -298,6 +298,10 @@ func printAnatomy(w io.Writer, res *Results) {
 			rows = append(rows, l)
 		}
 	}
+	if s := res.Scale; s != nil && s.StopAnatomy != nil {
+		rows = append(rows, LatencyResult{Request: fmt.Sprintf("%d × POST /stop?force=true released at once (Scale)", s.Pipelines),
+			Concurrency: s.Pipelines, Dist: s.StopLatency, Anatomy: s.StopAnatomy})
+	}
 	if len(rows) == 0 {
 		return
 	}

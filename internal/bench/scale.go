@@ -25,6 +25,8 @@ type ScaleResult struct {
 	StopLatency         Dist    `json:"stop_202_latency"`
 	AllStoppedSec       float64 `json:"all_stopped_sec"`
 	StopConvergence     Dist    `json:"stop_convergence"`
+	// StopAnatomy: where the time went from the release to the last 202.
+	StopAnatomy *Anatomy `json:"stop_anatomy,omitempty"`
 }
 
 func runScale(ctx context.Context, e *env, opts Options, res *Results) error {
@@ -61,23 +63,32 @@ func runScale(ctx context.Context, e *env, opts Options, res *Results) error {
 	lat := make([]time.Duration, len(names))
 	errs := make([]error, len(names))
 	var wg sync.WaitGroup
-	for i := range names {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-release
-			lat[i], errs[i] = e.must(ctx, "POST", "/v0/pipelines/"+names[i]+"/stop?force=true", nil, 202)
-			mu.Lock()
-			if t := time.Now(); t.After(lastAck) {
-				lastAck = t
-			}
-			mu.Unlock()
-		}()
-	}
+	labelled(func() {
+		for i := range names {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-release
+				lat[i], errs[i] = e.must(ctx, "POST", "/v0/pipelines/"+names[i]+"/stop?force=true", nil, 202)
+				mu.Lock()
+				if t := time.Now(); t.After(lastAck) {
+					lastAck = t
+				}
+				mu.Unlock()
+			}()
+		}
+	})
 	time.Sleep(200 * time.Millisecond)
 	released := time.Now()
-	close(release)
-	wg.Wait()
+	anatomy, err := e.anatomy(func() error {
+		close(release)
+		wg.Wait()
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r.StopAnatomy = anatomy
 	for _, err := range errs {
 		if err != nil {
 			return err
