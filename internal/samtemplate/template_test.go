@@ -317,7 +317,7 @@ func TestFunctionEnvironment(t *testing.T) {
 			ecsfargate.EnvCluster, ecsfargate.EnvContainerName, ecsfargate.EnvRuntimeLogGroup, ecsfargate.EnvRuntimeLogStreamPrefix}),
 		"AuthorizerFunction": concat(common, []string{auth.EnvAuthDisabled, auth.EnvJWTIssuer, auth.EnvJWTAudience, auth.EnvJWKSURL}),
 		"StepsFunction":      concat(common, arns, compute, []string{steps.EnvProvisioningTimeout}),
-		"ReconcilerFunction": concat(common, arns, compute, []string{metrics.EnvStuckThreshold, reconciler.EnvWorkers}),
+		"ReconcilerFunction": concat(common, arns, compute, []string{metrics.EnvStuckThreshold, reconciler.EnvWorkers, reconciler.EnvShards}),
 	}
 	for id, names := range want {
 		vars := asMap(asMap(tp.functionProps(id)["Environment"])["Variables"])
@@ -877,6 +877,38 @@ func TestReconcilerSchedule(t *testing.T) {
 	}
 	if r := asMap(p["EventInvokeConfig"])["MaximumRetryAttempts"]; r != 0 {
 		t.Errorf("EventInvokeConfig.MaximumRetryAttempts %v, want 0 (the next pass replaces a failed one)", r)
+	}
+
+	// Sharded: the shards count comes from its parameter (within
+	// reconciler.MaxShards), and only then may the function invoke itself,
+	// and nothing else.
+	shards := asMap(asMap(tp.raw["Parameters"])["ReconcilerShards"])
+	if shards["Default"] != 1 || shards["MinValue"] != 1 || shards["MaxValue"] != reconciler.MaxShards {
+		t.Errorf("ReconcilerShards %v: want Default 1, MinValue 1, MaxValue %d", shards, reconciler.MaxShards)
+	}
+	env := asMap(asMap(p["Environment"])["Variables"])
+	if ref(env[reconciler.EnvShards]) != "ReconcilerShards" {
+		t.Errorf("%s = %v, want !Ref ReconcilerShards", reconciler.EnvShards, env[reconciler.EnvShards])
+	}
+	pol := tp.resources()["ReconcilerSelfInvokePolicy"]
+	if pol["Type"] != "AWS::IAM::Policy" || pol["Condition"] != "ReconcilerSharded" {
+		t.Fatalf("ReconcilerSelfInvokePolicy: %v, want an AWS::IAM::Policy with Condition ReconcilerSharded", pol)
+	}
+	pp := asMap(pol["Properties"])
+	if roles := asSlice(pp["Roles"]); len(roles) != 1 || ref(roles[0]) != "ReconcilerFunctionRole" {
+		t.Errorf("ReconcilerSelfInvokePolicy roles %v, want [!Ref ReconcilerFunctionRole] (the role SAM generates)", pp["Roles"])
+	}
+	sts := asSlice(asMap(pp["PolicyDocument"])["Statement"])
+	if len(sts) != 1 {
+		t.Fatalf("ReconcilerSelfInvokePolicy: %d statements, want 1", len(sts))
+	}
+	st := asMap(sts[0])
+	if a := asSlice(st["Action"]); st["Effect"] != "Allow" || len(a) != 1 || a[0] != "lambda:InvokeFunction" || getAtt(st["Resource"]) != "ReconcilerFunction.Arn" {
+		t.Errorf("ReconcilerSelfInvokePolicy statement %v: want lambda:InvokeFunction on ReconcilerFunction.Arn only", st)
+	}
+	cond := asSlice(asMap(asMap(tp.raw["Conditions"])["ReconcilerSharded"])["Fn::Not"])
+	if len(cond) != 1 || fmt.Sprint(asMap(cond[0])["Fn::Equals"]) != "[map[Ref:ReconcilerShards] 1]" {
+		t.Errorf("Condition ReconcilerSharded %v, want !Not [!Equals [!Ref ReconcilerShards, 1]]", cond)
 	}
 }
 
