@@ -35,7 +35,9 @@ import (
 //     every pipeline on the way from a start it read, so no write moves the
 //     cursor past pipelines that nobody took.
 //   - A lost or failed write leaves the previous point: the next pass repeats
-//     this one's start (today's behaviour for one pass), never skips.
+//     this one's start (today's behaviour for one pass), never skips. So
+//     does a pass ended by its context or a listing error rather than by its
+//     stop margin: it records nothing.
 //   - A clear is conditional on the cursor still naming the start this pass
 //     read (store.ClearReconcilerCursor), so it does not undo a newer point
 //     another pass recorded; a lost clear leaves a valid start.
