@@ -387,6 +387,7 @@ type scaleStore struct {
 	sizes   map[string]int
 	counts  storeCounts
 	seq     atomic.Int64 // seeds the latency draws
+	cursors map[store.CursorKey]string
 }
 
 func newScaleStore(n int, lat ReconcilerLatencies, calls *inFlight) (*scaleStore, error) {
@@ -489,6 +490,53 @@ func (s *scaleStore) List(ctx context.Context, token string, limit int) ([]domai
 		next = s.names[end-1]
 	}
 	return page, next, nil
+}
+
+// ListFrom is List from the first name >= from (the reconciler's resume
+// point): List starts after its token, so it is given the name before.
+func (s *scaleStore) ListFrom(ctx context.Context, from, token string, limit int) ([]domain.Pipeline, string, error) {
+	if token == "" && from != "" {
+		s.mu.Lock()
+		i, found := slices.BinarySearch(s.names, from)
+		token = from
+		if found {
+			token = ""
+			if i > 0 {
+				token = s.names[i-1]
+			}
+		}
+		s.mu.Unlock()
+	}
+	return s.List(ctx, token, limit)
+}
+
+// The reconciler's cursors, in memory (no latency, not counted).
+
+func (s *scaleStore) ReconcilerCursor(_ context.Context, key store.CursorKey) (store.Cursor, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return store.Cursor{ResumeFrom: s.cursors[key]}, nil
+}
+
+func (s *scaleStore) SetReconcilerCursor(_ context.Context, key store.CursorKey, resumeFrom string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cursors == nil {
+		s.cursors = map[store.CursorKey]string{}
+	}
+	s.cursors[key] = resumeFrom
+	return nil
+}
+
+func (s *scaleStore) ClearReconcilerCursor(_ context.Context, key store.CursorKey, ifResumeFrom string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.cursors[key]
+	if !ok || (ifResumeFrom != "" && cur != ifResumeFrom) {
+		return false, nil
+	}
+	delete(s.cursors, key)
+	return true, nil
 }
 
 func (s *scaleStore) Transition(ctx context.Context, name string, generation int64, tr domain.Transition, cause store.Cause) (domain.Pipeline, error) {

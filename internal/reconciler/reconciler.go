@@ -72,7 +72,13 @@ type Reconciler struct {
 	// Shards > 1 splits the pass: this one reconciles only the pipelines
 	// whose ShardOf(name, Shards) is Shard (0 ≤ Shard < Shards), so Shards
 	// concurrent passes cover every pipeline once. It still lists them all.
+	// Each shard keeps its own resume point (resume.go).
 	Shards, Shard int
+
+	// cut, when set, replaces the deadline check (nearDeadline) before each
+	// pipeline is taken, given the number this pass took so far: tests cut
+	// a pass after N pipelines without a clock. Nil in production.
+	cut func(ctx context.Context, taken int) bool
 }
 
 // Report counts what one pass did.
@@ -94,6 +100,20 @@ type Report struct {
 	// the one it stopped in were not listed). The next pass takes them.
 	Left       int  `json:"left"`
 	Unfinished bool `json:"unfinished"`
+	// ResumedFrom is the name this pass started from, the resume point an
+	// unfinished pass recorded before it; "" when it started at the first
+	// name. A pass that resumes lists from there to the last name, then from
+	// the first name up to it: every pipeline once (a ring).
+	ResumedFrom string `json:"resumed_from,omitempty"`
+	// NextFrom is where the next pass starts, as this unfinished pass
+	// recorded it: the first pipeline it did not take. "" when the pass
+	// finished its ring (its resume point is then cleared) or could not
+	// record one (CursorError; the next pass then starts where this one did).
+	NextFrom string `json:"next_from,omitempty"`
+	// CursorError says why the resume point could not be read, used,
+	// recorded or cleared. The cursor is only a hint: the pass went on (from
+	// the first name when it could not use one).
+	CursorError string `json:"cursor_error,omitempty"`
 	// Workers is the pass's concurrency bound.
 	Workers int `json:"workers"`
 }
@@ -129,7 +149,10 @@ const DefaultStopMargin = 10 * time.Second
 // Errors on one pipeline are logged and counted; the pass goes on with the
 // others. When ctx has a deadline, the pass takes no new pipeline once less
 // than StopMargin remains: it waits for the ones in flight and reports the
-// listed pipelines it left (Report.Left, Report.Unfinished) to the next pass.
+// listed pipelines it left (Report.Left, Report.Unfinished) to the next pass,
+// and records the first one it did not take as the shard's resume point.
+// A pass that finds a resume point starts there and wraps around (ring);
+// one that completes its ring clears the point (resume.go).
 func (r *Reconciler) Run(ctx context.Context) (rep Report, err error) {
 	stuck := map[string]int{string(domain.CombinedStopping): 0, string(domain.CombinedSuspending): 0}
 	defer func() {
@@ -150,69 +173,79 @@ func (r *Reconciler) Run(ctx context.Context) (rep Report, err error) {
 	)
 	defer func() {
 		wg.Wait()
-		pipelines, left, unfinished := rep.Pipelines, rep.Left, rep.Unfinished
+		own := rep
 		rep = done
-		rep.Pipelines, rep.Left, rep.Unfinished, rep.Workers = pipelines, left, unfinished, workers
+		rep.Pipelines, rep.Left, rep.Unfinished, rep.Workers = own.Pipelines, own.Left, own.Unfinished, workers
+		rep.ResumedFrom, rep.NextFrom, rep.CursorError = own.ResumedFrom, own.NextFrom, own.CursorError
 	}()
-	token := ""
 	size := r.PageSize
 	if size <= 0 {
 		size = 100
 	}
-	for {
-		page, next, err := r.Store.List(ctx, token, size)
-		if err != nil {
-			return rep, fmt.Errorf("list pipelines: %w", err)
-		}
-		if r.Shards > 1 {
-			page = r.ofShard(page)
-		}
-		for i, p := range page {
-			select {
-			case sem <- struct{}{}: // a worker is free
-			case <-ctx.Done():
-				return rep, ctx.Err()
+	key := r.cursorKey()
+	start, corrupt := r.resumePoint(ctx, key, &rep)
+	ring := ringOf(start)
+	for seg, part := range ring {
+		token := ""
+		for {
+			page, next, err := r.listPage(ctx, part, token, size)
+			if err != nil {
+				return rep, fmt.Errorf("list pipelines: %w", err)
 			}
-			if ctx.Err() != nil {
-				<-sem
-				return rep, ctx.Err()
+			if r.Shards > 1 {
+				page = r.ofShard(page)
 			}
-			if r.nearDeadline(ctx) {
-				<-sem
-				rep.Left, rep.Unfinished = len(page)-i, true
-				r.logger().Warn("reconciler pass stopped before its deadline; the next pass takes the rest",
-					"pipelines", rep.Pipelines, "left_listed", rep.Left, "more_pages", next != "")
-				return rep, nil
-			}
-			rep.Pipelines++
-			if r.isStuck(p) {
-				stuck[string(p.DeploymentStatus())]++
-				r.logger().Warn("pipeline stuck", "pipeline", p.Name, "generation", p.Generation,
-					"status", p.DeploymentStatus(), "since", p.DeploymentStatusSince)
-			}
-			wg.Add(1)
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				var one Report
-				err := r.reconcileListed(ctx, p, &one)
-				if err != nil {
-					one.Errors++
-					r.logger().Error("reconcile failed", "pipeline", p.Name, "generation", p.Generation, "error", err.Error())
+			for i, p := range page {
+				select {
+				case sem <- struct{}{}: // a worker is free
+				case <-ctx.Done():
+					return rep, ctx.Err()
 				}
-				mu.Lock()
-				done.add(one)
-				mu.Unlock()
-			}()
+				if ctx.Err() != nil {
+					<-sem
+					return rep, ctx.Err()
+				}
+				if r.stopNow(ctx, rep.Pipelines) {
+					<-sem
+					rep.Left, rep.Unfinished = len(page)-i, true
+					r.recordResume(ctx, key, start, p.Name, &rep)
+					r.logger().Warn("reconciler pass stopped before its deadline; the next pass takes the rest",
+						"pipelines", rep.Pipelines, "left_listed", rep.Left, "more_pages", next != "" || seg < len(ring)-1,
+						"shard", key.String(), "resumed_from", start, "next_from", rep.NextFrom)
+					return rep, nil
+				}
+				rep.Pipelines++
+				if r.isStuck(p) {
+					stuck[string(p.DeploymentStatus())]++
+					r.logger().Warn("pipeline stuck", "pipeline", p.Name, "generation", p.Generation,
+						"status", p.DeploymentStatus(), "since", p.DeploymentStatusSince)
+				}
+				wg.Add(1)
+				go func() {
+					defer func() { <-sem; wg.Done() }()
+					var one Report
+					err := r.reconcileListed(ctx, p, &one)
+					if err != nil {
+						one.Errors++
+						r.logger().Error("reconcile failed", "pipeline", p.Name, "generation", p.Generation, "error", err.Error())
+					}
+					mu.Lock()
+					done.add(one)
+					mu.Unlock()
+				}()
+			}
+			if next == "" {
+				break
+			}
+			token = next
 		}
-		if next == "" {
-			return rep, nil
-		}
-		token = next
 	}
+	r.ringDone(ctx, key, start, corrupt, &rep)
+	return rep, nil
 }
 
 // add adds the counts of what was done to pipelines (not Pipelines, Stuck,
-// Left, Unfinished, Workers: the pass's own).
+// Left, Unfinished, the resume point's fields, Workers: the pass's own).
 func (rep *Report) add(o Report) {
 	rep.Observed += o.Observed
 	rep.RuntimeChanges += o.RuntimeChanges

@@ -15,6 +15,7 @@
 //	history event    PIPELINE#<name>      EVENT#<pipeline id>#<rv>     -         -
 //	API key          APIKEY#<hex sha256>  APIKEY                       -         -
 //	API key name     APIKEYNAME#<name>    APIKEYNAME                   APIKEY    <name>
+//	resume point     RECONCILER#CURSOR#<shard>/<shards>  CURSOR        -         -
 //
 // (<rv> is the refresh version after the write, zero-padded to 20 digits.)
 //
@@ -57,6 +58,10 @@
 // item still naming the hash it read. Keys stored before names (no name
 // attribute, no name item) still authenticate; NameLegacyAPIKeys names them
 // by their id (a one-off Scan, the only one in the package).
+//
+// Resume point. The reconciler's cursor of one shard (cursor.go): the name
+// an unfinished pass stopped at (resume_from), written_at, ring_completed_at
+// and expires_at (TTL, renewed by every write). In no index.
 //
 // # Consistency
 //

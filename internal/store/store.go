@@ -67,6 +67,9 @@ type Store interface {
 	// *domain.Error UnknownApiKey when there is none. A deleted key no longer
 	// authenticates: GetAPIKey answers ErrNotFound right after.
 	DeleteAPIKey(ctx context.Context, name string) (APIKey, error)
+	// Cursors: the reconciler's listing from a name and its resume points
+	// (cursor.go).
+	Cursors
 }
 
 // Cause says who made a write and why; it is recorded in the history event.

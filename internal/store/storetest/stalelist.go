@@ -119,6 +119,11 @@ func (s *StaleList) wrote(name string, p *domain.Pipeline) {
 // List serves the lagging (or frozen) state in name order. Page tokens are
 // the last name of the previous page.
 func (s *StaleList) List(_ context.Context, pageToken string, limit int) ([]domain.Pipeline, string, error) {
+	return s.list("", pageToken, limit)
+}
+
+// list serves the names >= from after pageToken.
+func (s *StaleList) list(from, pageToken string, limit int) ([]domain.Pipeline, string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.lists++
@@ -131,7 +136,7 @@ func (s *StaleList) List(_ context.Context, pageToken string, limit int) ([]doma
 	}
 	names := make([]string, 0, len(state))
 	for n := range state {
-		if strings.Compare(n, pageToken) > 0 {
+		if strings.Compare(n, pageToken) > 0 && n >= from {
 			names = append(names, n)
 		}
 	}
