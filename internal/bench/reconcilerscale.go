@@ -540,18 +540,18 @@ func (s *scaleStore) ClearReconcilerCursor(_ context.Context, key store.CursorKe
 }
 
 func (s *scaleStore) Transition(ctx context.Context, name string, generation int64, tr domain.Transition, cause store.Cause) (domain.Pipeline, error) {
-	return s.fenced(ctx, name, generation, cause, tr)
+	return s.fenced(ctx, name, generation, nil, cause, tr)
 }
 
-// TransitionFrom is Transition here: the double's records never go stale
-// between a read and the write, and every transition reads (counted).
+// TransitionFrom decides on read first, as store.Dynamo does: no read
+// counted unless the write loses its condition.
 func (s *scaleStore) TransitionFrom(ctx context.Context, read domain.Pipeline, tr domain.Transition, cause store.Cause) (domain.Pipeline, error) {
-	return s.fenced(ctx, read.Name, read.Generation, cause, tr)
+	return s.fenced(ctx, read.Name, read.Generation, &read, cause, tr)
 }
 
 func (s *scaleStore) SetWorkflow(ctx context.Context, name string, ref domain.WorkflowRef) (domain.Pipeline, error) {
 	cause := store.Cause{Action: "SetWorkflow", Actor: "workflow", Execution: ref.ExecutionName}
-	return s.fenced(ctx, name, ref.Generation, cause, func(p domain.Pipeline, _ time.Time) (domain.Pipeline, error) {
+	return s.fenced(ctx, name, ref.Generation, nil, cause, func(p domain.Pipeline, _ time.Time) (domain.Pipeline, error) {
 		w, changed := domain.UpdateWorkflowRef(p.Workflow, ref)
 		if !changed {
 			return p, nil
@@ -566,12 +566,21 @@ func (s *scaleStore) SetWorkflow(ctx context.Context, name string, ref domain.Wo
 // fenced is store.Dynamo's read-decide-write: a strongly consistent read,
 // the generation fence, then (if anything changed) one transaction
 // conditional on the refresh version read.
-func (s *scaleStore) fenced(ctx context.Context, name string, generation int64, cause store.Cause, tr domain.Transition) (domain.Pipeline, error) {
+// current is the record to decide on: read on the first attempt when
+// given, else a (counted) read.
+func (s *scaleStore) current(ctx context.Context, name string, read *domain.Pipeline, attempt int) (domain.Pipeline, error) {
+	if read != nil && attempt == 0 {
+		return *read, nil
+	}
+	return s.Get(ctx, name)
+}
+
+func (s *scaleStore) fenced(ctx context.Context, name string, generation int64, read *domain.Pipeline, cause store.Cause, tr domain.Transition) (domain.Pipeline, error) {
 	for attempt := 0; ; attempt++ {
 		if attempt == store.DefaultMaxAttempts {
 			return domain.Pipeline{}, fmt.Errorf("pipeline %q: %w: gave up after %d attempts", name, store.ErrStale, attempt)
 		}
-		cur, err := s.Get(ctx, name)
+		cur, err := s.current(ctx, name, read, attempt)
 		if err != nil {
 			return domain.Pipeline{}, err
 		}

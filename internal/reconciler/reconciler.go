@@ -424,7 +424,9 @@ func (r *Reconciler) forwardDesired(ctx context.Context, p domain.Pipeline, obse
 }
 
 func (r *Reconciler) record(ctx context.Context, p domain.Pipeline, tr domain.Transition, rep *Report) (domain.Pipeline, error) {
-	next, err := r.Store.Transition(ctx, p.Name, p.Generation, tr, r.cause("ObserveRuntime"))
+	// p is the pass's strongly consistent re-read: decided on, not read
+	// again (a write since loses the condition and is decided again).
+	next, err := r.Store.TransitionFrom(ctx, p, tr, r.cause("ObserveRuntime"))
 	if err != nil {
 		if cur, ok := movedOn(err); ok {
 			return cur, nil // a user action or a workflow moved first; next pass
@@ -462,7 +464,7 @@ func movedOn(err error) (domain.Pipeline, bool) {
 // still current and Provisioned); converge then starts the forced-stop
 // workflow that deprovisions it.
 func (r *Reconciler) forceStop(ctx context.Context, p domain.Pipeline, deploymentID string, cause *domain.ErrorBody, rep *Report) (domain.Pipeline, error) {
-	next, err := r.Store.Transition(ctx, p.Name, p.Generation, domain.DeploymentFailed(deploymentID, cause), r.cause("MarkStopping"))
+	next, err := r.Store.TransitionFrom(ctx, p, domain.DeploymentFailed(deploymentID, cause), r.cause("MarkStopping"))
 	if err != nil {
 		if cur, ok := movedOn(err); ok {
 			return cur, nil // e.g. a graceful stop reached Stopping and deprovisioned: no failure
