@@ -10,6 +10,7 @@ package localstack
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,7 +26,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/sluicehq/sluice/internal/auth"
@@ -109,6 +112,10 @@ type Config struct {
 	// and Step Functions clients (shared by the API, the steps and the
 	// reconciler): the bench times the API's own calls through it.
 	WrapAWSHTTP func(aws.HTTPClient) aws.HTTPClient
+	// ReconcilerShards > 1 shards the reconciler as on AWS: each scheduled
+	// run invokes the reconciler function, which invokes itself once per
+	// shard (reconciler.Entry). 0 or 1: one pass.
+	ReconcilerShards int
 }
 
 // ProfilePartAPI is the lambdalocal.ProfileLabel value of the API server's
@@ -139,6 +146,9 @@ type Stack struct {
 	Workflows  *workflow.SFN
 	Steps      *steps.Steps
 	Reconciler *reconciler.Reconciler
+	// ReconcilerFunction is the reconciler function's handler (registered
+	// as FunctionReconciler).
+	ReconcilerFunction *reconciler.Entry
 	Driver     compute.Driver
 	Lambda     *lambdalocal.Server
 	Machines   map[domain.WorkflowKind]string
@@ -293,9 +303,14 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	// Not API Gateway's invocation: a caller's authorizer context is not trusted.
 	s.Lambda.Register(FunctionAPI, lambdalocal.FromLambda(api.LambdaHandlerWithoutAuthorizer))
 	s.Lambda.Register(FunctionAuthorizer, lambdalocal.FromLambda(auth.NewAPIGatewayAuthorizer(verifier, logger).Handle))
-	s.Lambda.Register(FunctionReconciler, lambdalocal.FromLambda(func(ctx context.Context) (reconciler.Report, error) {
-		return s.Reconciler.Run(ctx)
-	}))
+	// The reconciler function as on AWS (reconciler.Entry): with
+	// Config.ReconcilerShards > 1 its scheduled invocation invokes it once
+	// per shard, asynchronously, through this endpoint's Invoke API.
+	s.ReconcilerFunction = &reconciler.Entry{Pass: s.Reconciler, Shards: cfg.ReconcilerShards, Logger: logger.With("function", FunctionReconciler),
+		Invoker: reconciler.LambdaInvoker{Function: FunctionReconciler, Client: lambda.New(lambda.Options{
+			Region: localsfn.DefaultRegion, BaseEndpoint: aws.String(s.LambdaEndpoint),
+			Credentials: credentials.StaticCredentialsProvider{Value: s.Lambda.Credentials()}})}}
+	s.Lambda.Register(FunctionReconciler, lambdalocal.FromLambda(s.ReconcilerFunction.Handle))
 
 	// The API key.
 	if s.APIKey, err = ensureAPIKey(ctx, s.Store, cfg.APIKey); err != nil {
@@ -337,10 +352,49 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 			interval = 10 * time.Second
 		}
 		done := make(chan struct{})
-		go func() { defer close(done); s.Reconciler.Loop(loopCtx, interval) }()
+		if cfg.ReconcilerShards > 1 {
+			go func() { defer close(done); s.scheduleReconciler(loopCtx, interval, logger) }()
+		} else {
+			go func() { defer close(done); s.Reconciler.Loop(loopCtx, interval) }()
+		}
 		s.closers = append(s.closers, func() error { cancel(); <-done; return nil })
 	}
 	return s, nil
+}
+
+// ScheduledEvent is the payload EventBridge's schedule sends the reconciler
+// function (its "Scheduled Event" shape): what InvokeReconciler sends.
+const ScheduledEvent = `{"version":"0","id":"00000000-0000-0000-0000-000000000000","detail-type":"Scheduled Event","source":"aws.events",` +
+	`"account":"` + localsfn.DefaultAccount + `","region":"` + localsfn.DefaultRegion + `","resources":[],"detail":{}}`
+
+// InvokeReconciler invokes the reconciler function as its schedule does (a
+// coordinator when sharded) and returns its result.
+func (s *Stack) InvokeReconciler(ctx context.Context) (json.RawMessage, error) {
+	res, err := s.Lambda.Invoke(FunctionReconciler, []byte(ScheduledEvent))
+	if err != nil {
+		return nil, err
+	}
+	if res.FunctionError != "" {
+		return res.Payload, fmt.Errorf("reconciler: %s: %s", res.ErrorType, res.Payload)
+	}
+	return res.Payload, nil
+}
+
+// scheduleReconciler is the schedule of a sharded reconciler: every
+// interval one invocation of the function, which invokes its shards.
+func (s *Stack) scheduleReconciler(ctx context.Context, interval time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := s.InvokeReconciler(ctx); err != nil && ctx.Err() == nil {
+			logger.Error("reconciler invocation failed", "function", FunctionReconciler, "error", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // FunctionARN is the ARN of a local function.

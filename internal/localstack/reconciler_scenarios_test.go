@@ -1,7 +1,9 @@
 package localstack
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -32,6 +34,7 @@ func TestReconciler(t *testing.T) {
 		{"ComputeVanished", reconcileComputeVanished},
 		{"UnavailableAndBack", reconcileUnavailableAndBack},
 		{"RuntimeFatalStatus", reconcileRuntimeFatalStatus},
+		{"ShardedThroughTheInvokeAPI", reconcileShardedThroughTheInvokeAPI},
 	} {
 		if !t.Run(sc.name, func(t *testing.T) { sc.run(sharedEnv(t, stackReconciler)) }) {
 			return
@@ -287,5 +290,51 @@ func reconcileStartsPendingWorkflowTheAPILost(e *env) {
 	}
 	if rep := e.reconcile(); rep.WorkflowsStarted != 0 {
 		t.Fatalf("pass after convergence: %+v", rep)
+	}
+}
+
+// Sharded as on AWS: the schedule's invocation of the reconciler function is
+// a coordinator that invokes the function once per shard through the Invoke
+// API (InvocationType Event, SigV4-signed); the shards' passes together
+// force-stop every pipeline whose compute vanished, each exactly once.
+func reconcileShardedThroughTheInvokeAPI(e *env) {
+	t := e.t
+	fn := e.stack.ReconcilerFunction
+	fn.Shards = 3
+	t.Cleanup(func() { fn.Shards = 0 })
+	var names, deps []string
+	shardsHit := map[int]bool{}
+	for i := 0; len(names) < 6 || len(shardsHit) < 3; i++ {
+		name := e.name(fmt.Sprintf("r-shard-%d", i))
+		p := e.startRunning(name)
+		names, deps = append(names, name), append(deps, *p.DeploymentID)
+		shardsHit[reconciler.ShardOf(name, 3)] = true
+	}
+	for _, dep := range deps {
+		e.driver.kill(dep, "OOMKilled")
+	}
+	out, err := e.stack.InvokeReconciler(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep reconciler.FanOutReport
+	if err := json.Unmarshal(out, &rep); err != nil || rep != (reconciler.FanOutReport{Shards: 3, Invoked: 3}) {
+		t.Fatalf("coordinator answered %s (%v)", out, err)
+	}
+	for i, name := range names {
+		p := e.waitFor(name, "Stopped", stopped)
+		if p.DeploymentError == nil || p.DeploymentError.ErrorCode != "ComputeVanished" {
+			t.Fatalf("%s: deployment_error %+v", name, p.DeploymentError)
+		}
+		if n := e.driver.deprovisionCount(deps[i]); n != 1 {
+			t.Fatalf("%s: %d deprovisions", name, n)
+		}
+	}
+	// Each shard's pass logged its shard.
+	for shard := range 3 {
+		want := fmt.Sprintf(`"shard":%d,"shards":3`, shard)
+		if !strings.Contains(e.logs.String(), want) {
+			t.Fatalf("no log line of shard %d's pass (%s)", shard, want)
+		}
 	}
 }

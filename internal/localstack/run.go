@@ -20,6 +20,7 @@ import (
 	"github.com/sluicehq/sluice/internal/dynamolocal"
 	"github.com/sluicehq/sluice/internal/localsfn"
 	"github.com/sluicehq/sluice/internal/obs"
+	"github.com/sluicehq/sluice/internal/reconciler"
 )
 
 // Defaults of `make run` (Run).
@@ -79,6 +80,7 @@ type RunOptions struct {
 	LambdaPort        int
 	DataDir           string
 	ReconcileInterval time.Duration
+	ReconcilerShards  int // reconciler.EnvShards, as on AWS
 	APIKey            string
 	Verbose           bool
 }
@@ -114,6 +116,11 @@ func ParseRunArgs(args []string, env func(string) string, usage io.Writer) (RunO
 		}
 		o.ReconcileInterval = d
 	}
+	shards, err := reconciler.ShardsFromEnv(env)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	o.ReconcilerShards = shards
 	o.APIKey = strings.TrimSpace(env(EnvAPIKey))
 	if err := errors.Join(errs...); err != nil {
 		return o, err
@@ -144,6 +151,7 @@ written to <data-dir>/%s (mode 0600).
 	fs.IntVar(&o.LambdaPort, "lambda-port", o.LambdaPort, "the Lambda Invoke endpoint's port ("+EnvLambdaPort+")")
 	fs.StringVar(&o.DataDir, "data-dir", o.DataDir, "where the pipelines, workflow executions, runtimes' storage, logs and the API key are kept; default <repository>/"+DefaultDataDirName+" ("+EnvDataDir+")")
 	fs.DurationVar(&o.ReconcileInterval, "reconcile-interval", o.ReconcileInterval, "how often the reconciler runs ("+EnvReconcileInterval+")")
+	fs.IntVar(&o.ReconcilerShards, "reconciler-shards", o.ReconcilerShards, fmt.Sprintf("shards of the reconciler pass, 1 to %d: more than 1 runs it as on AWS, one asynchronous invocation per shard (%s)", reconciler.MaxShards, reconciler.EnvShards))
 	fs.BoolVar(&o.Verbose, "verbose", false, "show every log event on the terminal (reads included), not only the interesting ones")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -163,6 +171,9 @@ written to <data-dir>/%s (mode 0600).
 		if p.v <= 0 || p.v > 65535 {
 			errs = append(errs, fmt.Errorf("%s %d: want a port in 1..65535", p.flag, p.v))
 		}
+	}
+	if o.ReconcilerShards < 1 || o.ReconcilerShards > reconciler.MaxShards {
+		errs = append(errs, fmt.Errorf("--reconciler-shards %d: must be 1 to %d", o.ReconcilerShards, reconciler.MaxShards))
 	}
 	if o.ReconcileInterval <= 0 {
 		errs = append(errs, fmt.Errorf("--reconcile-interval %s: must be positive", o.ReconcileInterval))
@@ -266,7 +277,7 @@ func Run(ctx context.Context, args []string, env func(string) string, stdout, st
 		fmt.Fprintln(out, "First run: fetching DynamoDB Local and the Node packages with npm (a minute or two).")
 	}
 	launcher.Info("starting", "data_dir", opts.DataDir, "api_addr", opts.APIAddr, "dynamodb_port", opts.DynamoPort,
-		"sfn_port", opts.SFNPort, "lambda_port", opts.LambdaPort, "reconcile_interval", opts.ReconcileInterval.String(), "pid", os.Getpid())
+		"sfn_port", opts.SFNPort, "lambda_port", opts.LambdaPort, "reconcile_interval", opts.ReconcileInterval.String(), "reconciler_shards", opts.ReconcilerShards, "pid", os.Getpid())
 	started := time.Now()
 	stack, err := Start(ctx, Config{
 		ModuleRoot:        root,
@@ -276,6 +287,7 @@ func Run(ctx context.Context, args []string, env func(string) string, stdout, st
 		SFNPort:           opts.SFNPort,
 		LambdaPort:        opts.LambdaPort,
 		ReconcileInterval: opts.ReconcileInterval,
+		ReconcilerShards:  opts.ReconcilerShards,
 		APIKey:            key,
 		Logger:            logger,
 		ServiceLog:        services,
