@@ -149,9 +149,9 @@ type Stack struct {
 	// ReconcilerFunction is the reconciler function's handler (registered
 	// as FunctionReconciler).
 	ReconcilerFunction *reconciler.Entry
-	Driver     compute.Driver
-	Lambda     *lambdalocal.Server
-	Machines   map[domain.WorkflowKind]string
+	Driver             compute.Driver
+	Lambda             *lambdalocal.Server
+	Machines           map[domain.WorkflowKind]string
 
 	dynamo  *dynamolocal.Instance
 	sfnSvc  *localsfn.Service

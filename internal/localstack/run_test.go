@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/dynamolocal"
+	"github.com/sluicehq/sluice/internal/reconciler"
 )
 
 func mapEnv(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -30,27 +31,27 @@ func TestParseRunArgs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := RunOptions{APIAddr: "127.0.0.1:8080", DynamoPort: 8000, SFNPort: 8083, LambdaPort: 9001, ReconcileInterval: 10 * time.Second}
+	want := RunOptions{APIAddr: "127.0.0.1:8080", DynamoPort: 8000, SFNPort: 8083, LambdaPort: 9001, ReconcileInterval: 10 * time.Second, ReconcilerShards: 1}
 	if o != want {
 		t.Errorf("defaults %+v, want %+v", o, want)
 	}
 	e := mapEnv(map[string]string{EnvAPIAddr: "127.0.0.1:9090", EnvDynamoPort: "8001", EnvSFNPort: "8084", EnvLambdaPort: "9002",
-		EnvDataDir: "/tmp/d", EnvReconcileInterval: "3s", EnvAPIKey: " apikey:abc "})
+		EnvDataDir: "/tmp/d", EnvReconcileInterval: "3s", EnvAPIKey: " apikey:abc ", reconciler.EnvShards: "4"})
 	o, err = ParseRunArgs(nil, e, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = RunOptions{APIAddr: "127.0.0.1:9090", DynamoPort: 8001, SFNPort: 8084, LambdaPort: 9002, DataDir: "/tmp/d", ReconcileInterval: 3 * time.Second, APIKey: "apikey:abc"}
+	want = RunOptions{APIAddr: "127.0.0.1:9090", DynamoPort: 8001, SFNPort: 8084, LambdaPort: 9002, DataDir: "/tmp/d", ReconcileInterval: 3 * time.Second, ReconcilerShards: 4, APIKey: "apikey:abc"}
 	if o != want {
 		t.Errorf("from the environment %+v, want %+v", o, want)
 	}
 	// Flags win over the environment.
 	o, err = ParseRunArgs([]string{"--api-addr", "127.0.0.1:7070", "--dynamodb-port", "7000", "--sfn-port", "7083", "--lambda-port", "7001",
-		"--data-dir", "/tmp/f", "--reconcile-interval", "1m", "--verbose"}, e, io.Discard)
+		"--data-dir", "/tmp/f", "--reconcile-interval", "1m", "--reconciler-shards", "2", "--verbose"}, e, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = RunOptions{APIAddr: "127.0.0.1:7070", DynamoPort: 7000, SFNPort: 7083, LambdaPort: 7001, DataDir: "/tmp/f", ReconcileInterval: time.Minute, APIKey: "apikey:abc", Verbose: true}
+	want = RunOptions{APIAddr: "127.0.0.1:7070", DynamoPort: 7000, SFNPort: 7083, LambdaPort: 7001, DataDir: "/tmp/f", ReconcileInterval: time.Minute, ReconcilerShards: 2, APIKey: "apikey:abc", Verbose: true}
 	if o != want {
 		t.Errorf("flags %+v, want %+v", o, want)
 	}
@@ -65,6 +66,8 @@ func TestParseRunArgs(t *testing.T) {
 		{[]string{"--api-addr", "8080"}, nil, `--api-addr "8080": want host:port`},
 		{[]string{"--sfn-port", "70000"}, nil, `--sfn-port 70000: want a port in 1..65535`},
 		{[]string{"--reconcile-interval", "0s"}, nil, `--reconcile-interval 0s: must be positive`},
+		{[]string{"--reconciler-shards", "0"}, nil, `--reconciler-shards 0: must be 1 to 100`},
+		{nil, map[string]string{reconciler.EnvShards: "101"}, `SLUICE_RECONCILER_SHARDS="101": want an integer in [1, 100]`},
 		{[]string{"extra"}, nil, `unexpected arguments`},
 	} {
 		_, err := ParseRunArgs(bad.args, mapEnv(bad.env), io.Discard)
