@@ -1,7 +1,8 @@
 // Command reconciler is the scheduled Lambda (every minute) that observes
-// provisioned pipelines and restarts lost workflows (internal/reconciler).
-// Wiring only. Environment: as functions/steps, plus SLUICE_STUCK_THRESHOLD
-// and SLUICE_RECONCILER_WORKERS (the pass's concurrency, default 32).
+// provisioned pipelines and restarts lost workflows (internal/reconciler);
+// sharded, the scheduled invocation invokes it once per shard. Wiring only:
+// the handler is built once per execution environment by
+// awswire.ReconcilerHandler (which documents the environment it reads).
 package main
 
 import (
@@ -9,31 +10,17 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/sluicehq/sluice/internal/awswire"
-	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/obs"
-	"github.com/sluicehq/sluice/internal/reconciler"
 )
 
 func main() {
 	logger := obs.FromEnv()
-	clients, err := awswire.FromEnv(context.Background(), awswire.Getenv)
+	awsCfg, err := config.LoadDefaultConfig(context.Background())
+	obs.ExitOnError(logger, "reconciler: loading the AWS configuration", err)
+	h, err := awswire.ReconcilerHandler(os.Getenv, awsCfg, logger)
 	obs.ExitOnError(logger, "reconciler: configuration", err)
-	threshold, err := metrics.StuckThresholdFromEnv(awswire.Getenv)
-	obs.ExitOnError(logger, "reconciler: configuration", err)
-	workers, err := reconciler.WorkersFromEnv(awswire.Getenv)
-	obs.ExitOnError(logger, "reconciler: configuration", err)
-	r := &reconciler.Reconciler{
-		Store: clients.Store, Workflows: clients.Workflows, Driver: clients.Driver,
-		RuntimeFor: awswire.RuntimeFor, Logger: logger,
-		Metrics: metrics.New(os.Stdout), StuckThreshold: threshold,
-		Workers: workers,
-	}
-	lambda.Start(func(ctx context.Context) (reconciler.Report, error) {
-		// Every log line of this pass carries the invocation's request id.
-		pass := *r
-		pass.Logger = logger.With("aws_request_id", obs.LambdaRequestID(ctx))
-		return pass.Run(ctx)
-	})
+	lambda.Start(h)
 }

@@ -167,6 +167,13 @@ func functions() []function {
 						}
 					}
 				}},
+				// A coordinator's shard request out of range is refused
+				// before any pass.
+				{name: "invalid shard request", event: []byte(`{"shard":5,"shards":2}`), check: func(t *testing.T, answer []byte) {
+					if msg, _ := functionError(t, answer); !strings.Contains(msg, "shard 5 of 2") {
+						t.Errorf("errorMessage %q, want the invalid shard named", msg)
+					}
+				}},
 			},
 		},
 	}
