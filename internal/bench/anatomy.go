@@ -22,6 +22,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/lambdalocal"
 	"github.com/sluicehq/sluice/internal/localstack"
+	"github.com/sluicehq/sluice/internal/proctree"
 )
 
 // The anatomy of a series of first stops (or starts): where the time of a
@@ -261,21 +262,11 @@ func pidFromFile(path string) (int, error) {
 // every Linux architecture the bench runs on (proc(5)).
 const clockTicks = 100
 
-// procCPU is a process's user + system CPU seconds so far (proc(5): fields
-// 14 and 15 of /proc/<pid>/stat, after the parenthesised command name); 0
-// where /proc does not have it.
+// procCPU is a process's user + system CPU seconds so far (utime and
+// stime, proctree.Stat); 0 where /proc does not have it.
 func procCPU(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
+	f, ok := proctree.Stat(pid)
+	if !ok {
 		return 0
 	}
 	utime, _ := strconv.ParseFloat(f[11], 64)

@@ -1,6 +1,7 @@
-// Package proctree reads the process tree from Linux's /proc, so tests can
-// prove that a stack they stopped left no process behind (pid reuse is
-// guarded by each process's start time).
+// Package proctree reads Linux's /proc: one process's stat fields (Stat: the
+// supervisor's start-time guard against pid reuse, the bench's CPU times)
+// and the process tree, so tests can prove that a stack they stopped left
+// no process behind (pid reuse is guarded by each process's start time).
 package proctree
 
 import (
@@ -19,16 +20,32 @@ type Proc struct {
 	Cmd   string
 }
 
-// stat reads ppid and start time from /proc/<pid>/stat; ok is false for a
-// process that is gone or a zombie.
-func stat(pid int) (ppid int, start string, ok bool) {
+// Stat is the fields of /proc/<pid>/stat after the parenthesised command
+// name (proc(5)): Stat[0] is field 3 (state), Stat[1] field 4 (ppid),
+// Stat[11] and Stat[12] fields 14 and 15 (utime, stime), Stat[19] field 22
+// (starttime), in clock ticks. ok is false for a process that is gone, a
+// zombie, or without /proc.
+func Stat(pid int) (fields []string, ok bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, "", false
+		return nil, false
 	}
 	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return nil, false
+	}
+	f := strings.Fields(s[i+1:])
 	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
+		return nil, false
+	}
+	return f, true
+}
+
+// stat reads ppid and start time; ok as Stat.
+func stat(pid int) (ppid int, start string, ok bool) {
+	f, ok := Stat(pid)
+	if !ok {
 		return 0, "", false
 	}
 	ppid, _ = strconv.Atoi(f[1])

@@ -35,6 +35,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/proctree"
 )
 
 // Spec describes a child process.
@@ -281,17 +283,8 @@ func SweepOrphan(pidFile string) bool {
 // startTicks is a live process's start time after boot in clock ticks, from
 // /proc/<pid>/stat (0: gone, a zombie, or no /proc).
 func startTicks(pid int) uint64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
+	f, ok := proctree.Stat(pid)
+	if !ok {
 		return 0
 	}
 	n, _ := strconv.ParseUint(f[19], 10, 64)
