@@ -170,14 +170,39 @@ func (d *Dynamo) Create(ctx context.Context, p domain.Pipeline, cause Cause) err
 	if err != nil {
 		return errorf(op, "%w", err)
 	}
+	// A concurrent create of the same name ends as DuplicateName.
+	return d.putNew(ctx, op, fmt.Sprintf("pipeline %q", p.Name), []types.TransactWriteItem{putRec, putEv},
+		func(attempt string) []string { return []string{"create", p.Name, p.ID, attempt, rec.writeID} },
+		func(c *txCancel, _ bool) error {
+			switch {
+			case c.failed == 0 && isOwnWrite(c.item, rec.writeID):
+				return nil // this very create landed already (a retry whose first answer was lost)
+			case c.failed == 0:
+				return domain.DuplicateName(p.Name)
+			}
+			return errorf(op, "%w: pipeline %q: history event %d of id %s already exists", errCorrupt, p.Name, p.RefreshVersion, p.ID)
+		})
+}
+
+// putNew writes items, each conditional on not existing yet, in one
+// transaction, and tries again (after backoff) on a conflict with a
+// concurrent transaction, up to maxAttempts. Each attempt is a new request
+// with its own token, token(attempt); the sends of one attempt share it
+// (transact). A failed condition ends it: conditionFailed says what the
+// failed item (c.failed, c.item as it stands) means, given whether the send
+// was repeated; nil when this very write had landed already. what names the
+// items in the error of giving up.
+func (d *Dynamo) putNew(ctx context.Context, op, what string, items []types.TransactWriteItem,
+	token func(attempt string) []string, conditionFailed func(c *txCancel, repeated bool) error) error {
 	for attempt := 0; attempt < d.maxAttempts; attempt++ {
 		if err := d.backoff(ctx, attempt); err != nil {
 			return classify(op, err)
 		}
-		// A new input and token per attempt: a new attempt after a conflict
-		// is a new request (repeats of one attempt share its token).
-		in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{putRec, putEv}}
-		_, err := d.transact(ctx, op, in, "create", p.Name, p.ID, fmt.Sprint(attempt), rec.writeID)
+		// Through transact, as every record write: an ambiguous answer is
+		// repeated with the same ClientRequestToken, so a 503 means nothing
+		// was written.
+		in := &dynamodb.TransactWriteItemsInput{TransactItems: items}
+		repeated, err := d.transact(ctx, op, in, token(fmt.Sprint(attempt))...)
 		if err == nil {
 			return nil
 		}
@@ -188,17 +213,12 @@ func (d *Dynamo) Create(ctx context.Context, p domain.Pipeline, cause Cause) err
 		switch {
 		case err != nil:
 			return err
-		case c.failed == 0 && isOwnWrite(c.item, rec.writeID):
-			return nil // this very create landed already (a retry whose first answer was lost)
-		case c.failed == 0:
-			return domain.DuplicateName(p.Name)
-		case c.failed > 0:
-			return errorf(op, "%w: pipeline %q: history event %d of id %s already exists", errCorrupt, p.Name, p.RefreshVersion, p.ID)
+		case c.failed >= 0:
+			return conditionFailed(c, repeated)
 		}
-		// A transaction conflict: try again (a concurrent create of the
-		// same name ends as DuplicateName).
+		// A transaction conflict: try again.
 	}
-	return errorf(op, "%w: pipeline %q: gave up after %d conflicting transactions", ErrUnavailable, p.Name, d.maxAttempts)
+	return errorf(op, "%w: %s: gave up after %d conflicting transactions", ErrUnavailable, what, d.maxAttempts)
 }
 
 // Get reads one record, strongly consistent. A name that is not a valid
@@ -740,38 +760,21 @@ func (d *Dynamo) PutAPIKey(ctx context.Context, key APIKey) error {
 	// The token is this call's (a put of the same key by a later call must
 	// not be taken for a repeat of this one).
 	call := uuid.NewString()
-	for attempt := 0; attempt < d.maxAttempts; attempt++ {
-		if err := d.backoff(ctx, attempt); err != nil {
-			return classify(op, err)
-		}
-		// Through transact, as every record write: an ambiguous answer is
-		// repeated with the same ClientRequestToken, so a 503 means nothing
-		// was written.
-		in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{putKey, putName}}
-		repeated, err := d.transact(ctx, op, in, "put api key", key.Hash, key.Name, call, fmt.Sprint(attempt))
-		if err == nil {
-			return nil
-		}
-		if errors.Is(err, errTokenMismatch) {
-			continue
-		}
-		c, err := cancellation(op, err)
-		switch {
-		case err != nil:
-			return err
-		case c.failed == 0 && repeated:
-			// The hash is of this key's fresh secret: an item with it after
-			// a repeated send is this very write, landed on an earlier send.
-			return nil
-		case c.failed == 0:
-			return errorf(op, "key %q: %w", key.ID, ErrAlreadyExists)
-		case c.failed == 1:
-			return domain.DuplicateAPIKeyName(key.Name)
-		}
-		// A transaction conflict (a concurrent put of the same name or
-		// hash): try again; the loser ends as DuplicateName.
-	}
-	return errorf(op, "%w: key %q: gave up after %d conflicting transactions", ErrUnavailable, key.Name, d.maxAttempts)
+	// A concurrent put of the same name or hash conflicts: the loser ends as
+	// DuplicateName.
+	return d.putNew(ctx, op, fmt.Sprintf("key %q", key.Name), []types.TransactWriteItem{putKey, putName},
+		func(attempt string) []string { return []string{"put api key", key.Hash, key.Name, call, attempt} },
+		func(c *txCancel, repeated bool) error {
+			switch {
+			case c.failed == 0 && repeated:
+				// The hash is of this key's fresh secret: an item with it after
+				// a repeated send is this very write, landed on an earlier send.
+				return nil
+			case c.failed == 0:
+				return errorf(op, "key %q: %w", key.ID, ErrAlreadyExists)
+			}
+			return domain.DuplicateAPIKeyName(key.Name) // the name item (the second)
+		})
 }
 
 // GetAPIKey finds an API key by its hash, strongly consistent; ErrNotFound
