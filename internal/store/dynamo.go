@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/uuid"
 
+	"github.com/sluicehq/sluice/internal/ctxutil"
 	"github.com/sluicehq/sluice/internal/domain"
 )
 
@@ -479,14 +480,7 @@ func (d *Dynamo) backoff(ctx context.Context, attempt int) error {
 		return ctx.Err()
 	}
 	ceiling := time.Millisecond << min(attempt, 6)
-	t := time.NewTimer(time.Duration(rand.Int64N(int64(ceiling))) + time.Millisecond)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return ctxutil.Sleep(ctx, time.Duration(rand.Int64N(int64(ceiling)))+time.Millisecond)
 }
 
 // ---- Delete ----
