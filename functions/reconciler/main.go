@@ -8,17 +8,18 @@ import (
 	"context"
 	"os"
 
-	"github.com/aws/aws-lambda-go/lambda"
-
 	"github.com/sluicehq/sluice/internal/awswire"
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/obs"
 	"github.com/sluicehq/sluice/internal/reconciler"
 )
 
-func main() {
-	logger := obs.FromEnv()
-	clients, err := awswire.FromEnv(context.Background(), awswire.Getenv)
+func main() { awswire.Start("reconciler", wire) }
+
+// wire builds the handler once per execution environment (awswire.Start).
+func wire(env awswire.Env) (any, error) {
+	logger := env.Logger
+	clients, err := env.Clients()
 	obs.ExitOnError(logger, "reconciler: configuration", err)
 	threshold, err := metrics.StuckThresholdFromEnv(awswire.Getenv)
 	obs.ExitOnError(logger, "reconciler: configuration", err)
@@ -30,10 +31,10 @@ func main() {
 		Metrics: metrics.New(os.Stdout), StuckThreshold: threshold,
 		Workers: workers,
 	}
-	lambda.Start(func(ctx context.Context) (reconciler.Report, error) {
+	return func(ctx context.Context) (reconciler.Report, error) {
 		// Every log line of this pass carries the invocation's request id.
 		pass := *r
 		pass.Logger = logger.With("aws_request_id", obs.LambdaRequestID(ctx))
 		return pass.Run(ctx)
-	})
+	}, nil
 }
