@@ -250,16 +250,7 @@ func (d *Dynamo) Get(ctx context.Context, name string) (domain.Pipeline, error) 
 // on the last page. A token that List did not return is a *domain.Error
 // InvalidQueryParameter (page_token).
 func (d *Dynamo) List(ctx context.Context, pageToken string, limit int) ([]domain.Pipeline, string, error) {
-	const op = "list"
-	items, next, err := d.listGSIPage(ctx, op, listGSIPK, recordSK, pipelinePK, pageToken, limit)
-	if err != nil {
-		return nil, "", err
-	}
-	records, err := decodeAll(op, items, decodeRecord)
-	if err != nil {
-		return nil, "", err
-	}
-	return records, next, nil
+	return listPage(ctx, d, "list", listGSIPK, recordSK, pipelinePK, pageToken, limit, decodeRecord)
 }
 
 // ---- writes of the record ----
@@ -839,16 +830,7 @@ func (d *Dynamo) GetAPIKeyByName(ctx context.Context, name string) (APIKey, erro
 // ListAPIKeys returns the named API keys in name order (see Store): a query
 // of gsi1 (partition APIKEY), paged like List, eventually consistent.
 func (d *Dynamo) ListAPIKeys(ctx context.Context, pageToken string, limit int) ([]APIKey, string, error) {
-	const op = "list api keys"
-	items, next, err := d.listGSIPage(ctx, op, keyListGSIPK, keyNameSK, keyNamePK, pageToken, limit)
-	if err != nil {
-		return nil, "", err
-	}
-	keys, err := decodeAll(op, items, decodeKeyName)
-	if err != nil {
-		return nil, "", err
-	}
-	return keys, next, nil
+	return listPage(ctx, d, "list api keys", keyListGSIPK, keyNameSK, keyNamePK, pageToken, limit, decodeKeyName)
 }
 
 // DeleteAPIKey deletes the API key of that name (see Store): it reads the
@@ -999,6 +981,20 @@ func (d *Dynamo) nameAPIKey(ctx context.Context, k APIKey) error {
 		return errorf(op, "key %q: %w", k.ID, domain.DuplicateAPIKeyName(k.Name))
 	}
 	return errorf(op, "key %q: %w (a concurrent transaction; run again)", k.ID, ErrUnavailable)
+}
+
+// listPage is one page of listGSIPage, each item decoded by decode.
+func listPage[T any](ctx context.Context, d *Dynamo, op, gsiPK, sk string, pkOf func(string) string, pageToken string, limit int,
+	decode func(map[string]types.AttributeValue) (T, error)) ([]T, string, error) {
+	items, next, err := d.listGSIPage(ctx, op, gsiPK, sk, pkOf, pageToken, limit)
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := decodeAll(op, items, decode)
+	if err != nil {
+		return nil, "", err
+	}
+	return out, next, nil
 }
 
 // listGSIPage reads one page of the items listed under partition gsiPK of
