@@ -390,6 +390,20 @@ func (d *Dynamo) SetWorkflow(ctx context.Context, name string, ref domain.Workfl
 
 // decodeAll decodes a page of items with decode; the first item that does
 // not decode fails the page (wrapped as an error of op).
+// queryDecoded is queryPage with each item decoded by decode.
+func queryDecoded[T any](ctx context.Context, d *Dynamo, op string, in *dynamodb.QueryInput, limit int, attrs []string,
+	decode func(map[string]types.AttributeValue) (T, error)) ([]T, string, error) {
+	items, next, err := d.queryPage(ctx, op, in, limit, attrs)
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := decodeAll(op, items, decode)
+	if err != nil {
+		return nil, "", err
+	}
+	return out, next, nil
+}
+
 func decodeAll[T any](op string, items []map[string]types.AttributeValue, decode func(map[string]types.AttributeValue) (T, error)) ([]T, error) {
 	out := make([]T, 0, len(items))
 	for _, it := range items {
@@ -684,15 +698,7 @@ func (d *Dynamo) History(ctx context.Context, name string, pageToken string, lim
 		ExpressionAttributeNames: kc.Names(), ExpressionAttributeValues: kc.Values(),
 		ScanIndexForward: aws.Bool(false), ConsistentRead: aws.Bool(true), ExclusiveStartKey: start,
 	}
-	items, next, err := d.queryPage(ctx, op, in, pageLimit(limit), historyKeyAttrs)
-	if err != nil {
-		return nil, "", err
-	}
-	events, err := decodeAll(op, items, decodeEvent)
-	if err != nil {
-		return nil, "", err
-	}
-	return events, next, nil
+	return queryDecoded(ctx, d, op, in, pageLimit(limit), historyKeyAttrs, decodeEvent)
 }
 
 // ---- API keys ----
@@ -983,25 +989,13 @@ func (d *Dynamo) nameAPIKey(ctx context.Context, k APIKey) error {
 	return errorf(op, "key %q: %w (a concurrent transaction; run again)", k.ID, ErrUnavailable)
 }
 
-// listPage is one page of listGSIPage, each item decoded by decode.
+// listPage reads one page of the items listed under partition gsiPK of
+// gsi1 (pipeline records or API key names), in gsi1sk (name) order, each
+// decoded by decode. A page token is accepted only if it is one such a
+// listing returned: its keys must be of an item of that kind (sort key sk,
+// partition key pkOf(name)).
 func listPage[T any](ctx context.Context, d *Dynamo, op, gsiPK, sk string, pkOf func(string) string, pageToken string, limit int,
 	decode func(map[string]types.AttributeValue) (T, error)) ([]T, string, error) {
-	items, next, err := d.listGSIPage(ctx, op, gsiPK, sk, pkOf, pageToken, limit)
-	if err != nil {
-		return nil, "", err
-	}
-	out, err := decodeAll(op, items, decode)
-	if err != nil {
-		return nil, "", err
-	}
-	return out, next, nil
-}
-
-// listGSIPage reads one page of the items listed under partition gsiPK of
-// gsi1 (pipeline records or API key names), in gsi1sk (name) order. A page
-// token is accepted only if it is one such a listing returned: its keys must
-// be of an item of that kind (sort key sk, partition key pkOf(name)).
-func (d *Dynamo) listGSIPage(ctx context.Context, op, gsiPK, sk string, pkOf func(string) string, pageToken string, limit int) ([]map[string]types.AttributeValue, string, error) {
 	start, err := decodeToken(pageToken, listKeyAttrs, func(k map[string]string) bool {
 		return k[attrGSI1PK] == gsiPK && k[attrSK] == sk &&
 			domain.ValidateName(k[attrGSI1SK]) == nil && k[attrPK] == pkOf(k[attrGSI1SK])
@@ -1018,5 +1012,5 @@ func (d *Dynamo) listGSIPage(ctx context.Context, op, gsiPK, sk string, pkOf fun
 		KeyConditionExpression: kc.KeyCondition(), ExpressionAttributeNames: kc.Names(), ExpressionAttributeValues: kc.Values(),
 		ExclusiveStartKey: start,
 	}
-	return d.queryPage(ctx, op, in, pageLimit(limit), listKeyAttrs)
+	return queryDecoded(ctx, d, op, in, pageLimit(limit), listKeyAttrs, decode)
 }
