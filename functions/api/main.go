@@ -4,22 +4,6 @@
 // environment by awswire.API (which documents the environment it reads).
 package main
 
-import (
-	"context"
-	"os"
+import "github.com/sluicehq/sluice/internal/awswire"
 
-	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/config"
-
-	"github.com/sluicehq/sluice/internal/awswire"
-	"github.com/sluicehq/sluice/internal/obs"
-)
-
-func main() {
-	logger := obs.FromEnv()
-	awsCfg, err := config.LoadDefaultConfig(context.Background())
-	obs.ExitOnError(logger, "api: loading the AWS configuration", err)
-	h, err := awswire.API(os.Getenv, awsCfg, logger)
-	obs.ExitOnError(logger, "api: configuration", err)
-	lambda.Start(h.LambdaHandler)
-}
+func main() { awswire.Start("api", awswire.APILambda) }

@@ -2,7 +2,7 @@
 // (SPEC §6): it verifies "Authorization: Bearer <token>" (an API key looked
 // up by hash in the table, or a JWT) and hands the principal to the api
 // Lambda in the authorizer context. Wiring only; the handler is
-// auth.APIGatewayAuthorizer.
+// auth.APIGatewayAuthorizer, built by awswire.Authorizer.
 //
 // Environment:
 //
@@ -25,22 +25,6 @@
 // reached.
 package main
 
-import (
-	"context"
-	"os"
+import "github.com/sluicehq/sluice/internal/awswire"
 
-	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/config"
-
-	"github.com/sluicehq/sluice/internal/awswire"
-	"github.com/sluicehq/sluice/internal/obs"
-)
-
-func main() {
-	logger := obs.FromEnv()
-	awsCfg, err := config.LoadDefaultConfig(context.Background())
-	obs.ExitOnError(logger, "authorizer: loading the AWS configuration", err)
-	handler, err := awswire.Authorizer(os.Getenv, awsCfg, logger)
-	obs.ExitOnError(logger, "authorizer: configuration", err)
-	lambda.Start(handler.Handle)
-}
+func main() { awswire.Start("authorizer", awswire.AuthorizerLambda) }

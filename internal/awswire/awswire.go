@@ -5,12 +5,10 @@
 package awswire
 
 import (
-	"context"
 	"fmt"
 	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
@@ -30,15 +28,6 @@ type Clients struct {
 	Store     *store.Dynamo
 	Workflows *workflow.SFN
 	Driver    *ecsfargate.Driver
-}
-
-// FromEnv loads the AWS configuration and builds the clients.
-func FromEnv(ctx context.Context, getenv func(string) string) (Clients, error) {
-	awsCfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return Clients{}, fmt.Errorf("loading the AWS configuration: %w", err)
-	}
-	return Build(awsCfg, getenv)
 }
 
 // Build builds the clients from an AWS configuration.

@@ -63,3 +63,8 @@ func ReconcilerHandler(getenv func(string) string, awsCfg aws.Config, logger *sl
 		return inv.Handle(ctx, payload)
 	}, nil
 }
+
+// ReconcilerLambda is the reconciler function's handler (ReconcilerHandler).
+func ReconcilerLambda(e Env) (any, error) {
+	return ReconcilerHandler(e.Getenv, e.AWS, e.Logger)
+}

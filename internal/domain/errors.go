@@ -113,6 +113,13 @@ type Error struct {
 
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
 
+// newError is the body of every constructor of the catalogue: the code, its
+// details (one typed *Details struct per code, so each variant's fields are
+// fixed by its constructor) and the message, formatted.
+func newError[D any](code ErrorCode, details D, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Details: details}
+}
+
 // HTTPStatus is the HTTP status of the response that carries this error.
 func (e *Error) HTTPStatus() int { return e.Code.HTTPStatus() }
 
@@ -143,12 +150,9 @@ type IllegalActionDetails struct {
 // (current: 'Stopping', desired: 'Stopped') cannot have desired changed to
 // 'Provisioned'. <hint>".
 func IllegalPipelineAction(layer Layer, status, currentDesired, newDesired, hint string) *Error {
-	return &Error{
-		Code: CodeIllegalPipelineAction,
-		Message: fmt.Sprintf("Deployment %s status (current: '%s', desired: '%s') cannot have desired changed to '%s'. %s",
-			layer, status, currentDesired, newDesired, hint),
-		Details: IllegalActionDetails{Status: status, CurrentDesiredStatus: currentDesired, NewDesiredStatus: newDesired, Hint: hint},
-	}
+	return newError(CodeIllegalPipelineAction, IllegalActionDetails{Status: status, CurrentDesiredStatus: currentDesired, NewDesiredStatus: newDesired, Hint: hint},
+		"Deployment %s status (current: '%s', desired: '%s') cannot have desired changed to '%s'. %s",
+		layer, status, currentDesired, newDesired, hint)
 }
 
 // PipelineNameDetails name the pipeline an error is about.
@@ -158,12 +162,12 @@ type PipelineNameDetails struct {
 
 // UnknownPipelineName: no pipeline has that name.
 func UnknownPipelineName(name string) *Error {
-	return &Error{Code: CodeUnknownPipelineName, Message: fmt.Sprintf("Unknown pipeline name '%s'", name), Details: PipelineNameDetails{name}}
+	return newError(CodeUnknownPipelineName, PipelineNameDetails{name}, "Unknown pipeline name '%s'", name)
 }
 
 // DuplicateName: create with a taken name.
 func DuplicateName(name string) *Error {
-	return &Error{Code: CodeDuplicateName, Message: fmt.Sprintf("A pipeline named '%s' already exists", name), Details: PipelineNameDetails{name}}
+	return newError(CodeDuplicateName, PipelineNameDetails{name}, "A pipeline named '%s' already exists", name)
 }
 
 // StatusDetails carry the statuses a restriction was checked against.
@@ -179,7 +183,7 @@ func statusDetails(p Pipeline) StatusDetails {
 }
 
 func restricted(code ErrorCode, p Pipeline, message string) *Error {
-	return &Error{Code: code, Message: message, Details: statusDetails(p)}
+	return newError(code, statusDetails(p), "%s", message)
 }
 
 // CannotStartWithUndismissedError: start with dismiss_error=false while an error is set.
@@ -201,9 +205,8 @@ type InitialDetails struct {
 
 // InitialImmutableUnlessStopped: a start with another initial state while not stopped.
 func InitialImmutableUnlessStopped(current, requested InitialState) *Error {
-	return &Error{Code: CodeInitialImmutableUnlessStopped,
-		Message: fmt.Sprintf("The pipeline was started with initial '%s'; it cannot be changed to '%s' until the pipeline is stopped.", current, requested),
-		Details: InitialDetails{CurrentInitial: string(current), RequestedInitial: string(requested)}}
+	return newError(CodeInitialImmutableUnlessStopped, InitialDetails{CurrentInitial: string(current), RequestedInitial: string(requested)},
+		"The pipeline was started with initial '%s'; it cannot be changed to '%s' until the pipeline is stopped.", current, requested)
 }
 
 // UpdateRestrictedToStopped: an edit while not Stopped/Stopped.
@@ -252,12 +255,14 @@ type APIKeyDetails struct {
 
 // DuplicateAPIKeyName: an API key of that name exists (Feldera's DuplicateName).
 func DuplicateAPIKeyName(name string) *Error {
-	return &Error{Code: CodeDuplicateName, Message: fmt.Sprintf("An API key named '%s' already exists", truncate(name, MaxNameLength)), Details: APIKeyDetails{Name: truncate(name, MaxNameLength)}}
+	return newError(CodeDuplicateName, APIKeyDetails{Name: truncate(name, MaxNameLength)},
+		"An API key named '%s' already exists", truncate(name, MaxNameLength))
 }
 
 // UnknownAPIKey: no API key of that name (Feldera's UnknownApiKey).
 func UnknownAPIKey(name string) *Error {
-	return &Error{Code: CodeUnknownAPIKey, Message: fmt.Sprintf("Unknown API key '%s'", truncate(name, MaxNameLength)), Details: APIKeyDetails{Name: truncate(name, MaxNameLength)}}
+	return newError(CodeUnknownAPIKey, APIKeyDetails{Name: truncate(name, MaxNameLength)},
+		"Unknown API key '%s'", truncate(name, MaxNameLength))
 }
 
 // ParameterDetails name the offending parameter and value.
@@ -269,9 +274,8 @@ type ParameterDetails struct {
 
 // InvalidQueryParameter: a query parameter has a value outside its documented set.
 func InvalidQueryParameter(name, value, expected string) *Error {
-	return &Error{Code: CodeInvalidQueryParameter,
-		Message: fmt.Sprintf("Invalid value '%s' for query parameter '%s': expected %s.", truncate(value, 100), name, expected),
-		Details: ParameterDetails{Parameter: name, Value: truncate(value, 100), Expected: expected}}
+	return newError(CodeInvalidQueryParameter, ParameterDetails{Parameter: name, Value: truncate(value, 100), Expected: expected},
+		"Invalid value '%s' for query parameter '%s': expected %s.", truncate(value, 100), name, expected)
 }
 
 // BodyDetails say what is wrong with the request body.
@@ -286,7 +290,7 @@ func InvalidRequestBody(field, reason string) *Error {
 	if field != "" {
 		msg = fmt.Sprintf("Invalid request body: field '%s': %s", field, reason)
 	}
-	return &Error{Code: CodeInvalidRequestBody, Message: msg, Details: BodyDetails{Reason: reason, Field: field}}
+	return newError(CodeInvalidRequestBody, BodyDetails{Reason: reason, Field: field}, "%s", msg)
 }
 
 // NameDetails carry the rejected name and the rule it broke.
@@ -304,9 +308,8 @@ type ActionDetails struct {
 
 // UnsupportedPipelineAction: an action value the endpoint does not support (405).
 func UnsupportedPipelineAction(parameter, value string, supported []string) *Error {
-	return &Error{Code: CodeUnsupportedPipelineAction,
-		Message: fmt.Sprintf("Unsupported value '%s' for '%s': supported values are %v.", truncate(value, 100), parameter, supported),
-		Details: ActionDetails{Action: truncate(value, 100), Supported: supported}}
+	return newError(CodeUnsupportedPipelineAction, ActionDetails{Action: truncate(value, 100), Supported: supported},
+		"Unsupported value '%s' for '%s': supported values are %v.", truncate(value, 100), parameter, supported)
 }
 
 // FeatureDetails name the unavailable feature.
@@ -317,8 +320,8 @@ type FeatureDetails struct {
 
 // FeatureNotAvailable: the pipeline's runtime or compute cannot do it (501).
 func FeatureNotAvailable(feature, reason string) *Error {
-	return &Error{Code: CodeFeatureNotAvailable, Message: fmt.Sprintf("Feature '%s' is not available for this pipeline: %s", feature, reason),
-		Details: FeatureDetails{Feature: feature, Reason: reason}}
+	return newError(CodeFeatureNotAvailable, FeatureDetails{Feature: feature, Reason: reason},
+		"Feature '%s' is not available for this pipeline: %s", feature, reason)
 }
 
 // PipelineInteractionNotDeployed: a forwarded action while no runtime is provisioned.
@@ -335,14 +338,14 @@ type RuntimeDetails struct {
 
 // PipelineUnavailable: the runtime answered that it is temporarily unavailable.
 func PipelineUnavailable(name, reason string) *Error {
-	return &Error{Code: CodePipelineUnavailable, Message: fmt.Sprintf("Pipeline '%s' is temporarily unavailable; retry later.", name),
-		Details: RuntimeDetails{PipelineName: name, Reason: reason}}
+	return newError(CodePipelineUnavailable, RuntimeDetails{PipelineName: name, Reason: reason},
+		"Pipeline '%s' is temporarily unavailable; retry later.", name)
 }
 
 // PipelineInteractionUnreachable: the runtime did not answer.
 func PipelineInteractionUnreachable(name, reason string) *Error {
-	return &Error{Code: CodePipelineInteractionUnreachable, Message: fmt.Sprintf("Pipeline '%s' could not be reached; retry later.", name),
-		Details: RuntimeDetails{PipelineName: name, Reason: reason}}
+	return newError(CodePipelineInteractionUnreachable, RuntimeDetails{PipelineName: name, Reason: reason},
+		"Pipeline '%s' could not be reached; retry later.", name)
 }
 
 // ServiceDetails name the backing service that failed.
@@ -352,8 +355,8 @@ type ServiceDetails struct {
 
 // ServiceUnavailable: the state store or workflow service throttles or is down; nothing changed.
 func ServiceUnavailable(service string) *Error {
-	return &Error{Code: CodeServiceUnavailable, Message: fmt.Sprintf("The %s is temporarily unavailable; nothing was changed. Retry later.", service),
-		Details: ServiceDetails{Service: service}}
+	return newError(CodeServiceUnavailable, ServiceDetails{Service: service},
+		"The %s is temporarily unavailable; nothing was changed. Retry later.", service)
 }
 
 // AuthDetails say which part of authentication failed (never the credential itself).
@@ -363,7 +366,7 @@ type AuthDetails struct {
 
 // AuthenticationFailed: missing, malformed, expired or unknown credentials.
 func AuthenticationFailed(reason string) *Error {
-	return &Error{Code: CodeAuthenticationFailed, Message: "Authentication failed: " + reason, Details: AuthDetails{Reason: reason}}
+	return newError(CodeAuthenticationFailed, AuthDetails{Reason: reason}, "Authentication failed: %s", reason)
 }
 
 // PermissionDetails name the role needed and the role held.
@@ -374,8 +377,8 @@ type PermissionDetails struct {
 
 // InsufficientPermissions: the credential lacks the role.
 func InsufficientPermissions(required, actual string) *Error {
-	return &Error{Code: CodeInsufficientPermissions, Message: fmt.Sprintf("This action needs the '%s' role; the credential has '%s'.", required, actual),
-		Details: PermissionDetails{Required: required, Actual: actual}}
+	return newError(CodeInsufficientPermissions, PermissionDetails{Required: required, Actual: actual},
+		"This action needs the '%s' role; the credential has '%s'.", required, actual)
 }
 
 // RequestDetails carry the request id under which the failure was logged.
@@ -385,8 +388,7 @@ type RequestDetails struct {
 
 // InternalError: anything unexpected. The body repeats the request id the log carries.
 func InternalError(requestID string) *Error {
-	return &Error{Code: CodeInternalError, Message: fmt.Sprintf("Internal error; it was logged with request id %s.", requestID),
-		Details: RequestDetails{RequestID: requestID}}
+	return newError(CodeInternalError, RequestDetails{RequestID: requestID}, "Internal error; it was logged with request id %s.", requestID)
 }
 
 // RouteDetails describe a request that matched no route.
@@ -398,13 +400,13 @@ type RouteDetails struct {
 
 // NotFound: no such route.
 func NotFound(method, path string) *Error {
-	return &Error{Code: CodeNotFound, Message: fmt.Sprintf("No route for %s %s.", method, truncate(path, 200)), Details: RouteDetails{Method: method, Path: truncate(path, 200)}}
+	return newError(CodeNotFound, RouteDetails{Method: method, Path: truncate(path, 200)}, "No route for %s %s.", method, truncate(path, 200))
 }
 
 // MethodNotAllowed: the route exists, the method does not.
 func MethodNotAllowed(method, path string, allow []string) *Error {
-	return &Error{Code: CodeMethodNotAllowed, Message: fmt.Sprintf("Method %s is not allowed on %s.", truncate(method, 20), truncate(path, 200)),
-		Details: RouteDetails{Method: truncate(method, 20), Path: truncate(path, 200), Allow: allow}}
+	return newError(CodeMethodNotAllowed, RouteDetails{Method: truncate(method, 20), Path: truncate(path, 200), Allow: allow},
+		"Method %s is not allowed on %s.", truncate(method, 20), truncate(path, 200))
 }
 
 // LimitDetails name a limit that was exceeded.
@@ -414,7 +416,7 @@ type LimitDetails struct {
 
 // PayloadTooLarge: the body exceeds the limit.
 func PayloadTooLarge(limit int) *Error {
-	return &Error{Code: CodePayloadTooLarge, Message: fmt.Sprintf("Request body exceeds %d bytes.", limit), Details: LimitDetails{Limit: limit}}
+	return newError(CodePayloadTooLarge, LimitDetails{Limit: limit}, "Request body exceeds %d bytes.", limit)
 }
 
 // MediaTypeDetails name the content type received.
@@ -425,8 +427,8 @@ type MediaTypeDetails struct {
 
 // UnsupportedMediaType: a body that is not JSON.
 func UnsupportedMediaType(contentType string) *Error {
-	return &Error{Code: CodeUnsupportedMediaType, Message: fmt.Sprintf("Content type '%s' is not supported; send application/json.", truncate(contentType, 100)),
-		Details: MediaTypeDetails{ContentType: truncate(contentType, 100), Expected: "application/json"}}
+	return newError(CodeUnsupportedMediaType, MediaTypeDetails{ContentType: truncate(contentType, 100), Expected: "application/json"},
+		"Content type '%s' is not supported; send application/json.", truncate(contentType, 100))
 }
 
 func truncate(s string, n int) string {

@@ -21,7 +21,7 @@ func deploymentIs(p Pipeline, id string) bool {
 // DeploymentFailed records an observed failure of deployment deploymentID
 // (its compute vanished, or its runtime reported a fatal error): the pipeline
 // moves to Stopping with desired Stopped and cause as its deployment_error
-// (as MarkStopping with a cause). It applies only while that deployment is
+// (it is MarkFailed(cause), fenced by the deployment). It applies only while that deployment is
 // current and the resources are Provisioned, the one status in which a
 // vanished compute is a failure: while Provisioning the start
 // workflow owns the compute (it may not be visible yet), and from Stopping on

@@ -16,9 +16,7 @@ const (
 )
 
 // AllWorkflowKinds lists every workflow kind.
-var AllWorkflowKinds = []WorkflowKind{WorkflowStart, WorkflowSuspend, WorkflowStop, WorkflowClear}
-
-var workflowKindEnum = enum[WorkflowKind]{"workflow kind", AllWorkflowKinds}
+var workflowKindEnum, AllWorkflowKinds = newEnum("workflow kind", WorkflowStart, WorkflowSuspend, WorkflowStop, WorkflowClear)
 
 func (k WorkflowKind) MarshalText() ([]byte, error)  { return workflowKindEnum.marshal(k) }
 func (k *WorkflowKind) UnmarshalText(b []byte) error { return workflowKindEnum.unmarshal(b, k) }

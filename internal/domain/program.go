@@ -25,9 +25,7 @@ const (
 )
 
 // AllProgramStatuses lists every program status Sluice sets.
-var AllProgramStatuses = []ProgramStatus{ProgramSuccess, ProgramSystemError}
-
-var programStatusEnum = enum[ProgramStatus]{"program status", AllProgramStatuses}
+var programStatusEnum, AllProgramStatuses = newEnum("program status", ProgramSuccess, ProgramSystemError)
 
 func (s ProgramStatus) MarshalText() ([]byte, error)  { return programStatusEnum.marshal(s) }
 func (s *ProgramStatus) UnmarshalText(b []byte) error { return programStatusEnum.unmarshal(b, s) }

@@ -14,6 +14,12 @@ type enum[T ~string] struct {
 	all  []T
 }
 
+// newEnum declares an enum from its name and its values in order: its
+// descriptor, and the values again as the exported AllX list.
+func newEnum[T ~string](kind string, values ...T) (enum[T], []T) {
+	return enum[T]{kind, values}, values
+}
+
 func (e enum[T]) parse(s string) (T, error) {
 	for _, v := range e.all {
 		if string(v) == s {
@@ -50,9 +56,7 @@ const (
 )
 
 // AllResourcesStatuses lists every resources status, in lifecycle order.
-var AllResourcesStatuses = []ResourcesStatus{ResourcesStopped, ResourcesProvisioning, ResourcesProvisioned, ResourcesStopping}
-
-var resourcesStatusEnum = enum[ResourcesStatus]{"resources status", AllResourcesStatuses}
+var resourcesStatusEnum, AllResourcesStatuses = newEnum("resources status", ResourcesStopped, ResourcesProvisioning, ResourcesProvisioned, ResourcesStopping)
 
 func (s ResourcesStatus) MarshalText() ([]byte, error)  { return resourcesStatusEnum.marshal(s) }
 func (s *ResourcesStatus) UnmarshalText(b []byte) error { return resourcesStatusEnum.unmarshal(b, s) }
@@ -66,9 +70,7 @@ const (
 )
 
 // AllResourcesDesiredStatuses lists every resources desired status.
-var AllResourcesDesiredStatuses = []ResourcesDesiredStatus{ResourcesDesiredStopped, ResourcesDesiredProvisioned}
-
-var resourcesDesiredStatusEnum = enum[ResourcesDesiredStatus]{"resources desired status", AllResourcesDesiredStatuses}
+var resourcesDesiredStatusEnum, AllResourcesDesiredStatuses = newEnum("resources desired status", ResourcesDesiredStopped, ResourcesDesiredProvisioned)
 
 func (s ResourcesDesiredStatus) MarshalText() ([]byte, error) {
 	return resourcesDesiredStatusEnum.marshal(s)
@@ -90,9 +92,7 @@ const (
 )
 
 // AllRuntimeStatuses lists every runtime status.
-var AllRuntimeStatuses = []RuntimeStatus{RuntimeInitializing, RuntimePaused, RuntimeRunning, RuntimeUnavailable, RuntimeSuspending, RuntimeSuspended}
-
-var runtimeStatusEnum = enum[RuntimeStatus]{"runtime status", AllRuntimeStatuses}
+var runtimeStatusEnum, AllRuntimeStatuses = newEnum("runtime status", RuntimeInitializing, RuntimePaused, RuntimeRunning, RuntimeUnavailable, RuntimeSuspending, RuntimeSuspended)
 
 func (s RuntimeStatus) MarshalText() ([]byte, error)  { return runtimeStatusEnum.marshal(s) }
 func (s *RuntimeStatus) UnmarshalText(b []byte) error { return runtimeStatusEnum.unmarshal(b, s) }
@@ -112,9 +112,7 @@ const (
 )
 
 // AllRuntimeDesiredStatuses lists every runtime desired status.
-var AllRuntimeDesiredStatuses = []RuntimeDesiredStatus{RuntimeDesiredPaused, RuntimeDesiredRunning, RuntimeDesiredSuspended}
-
-var runtimeDesiredStatusEnum = enum[RuntimeDesiredStatus]{"runtime desired status", AllRuntimeDesiredStatuses}
+var runtimeDesiredStatusEnum, AllRuntimeDesiredStatuses = newEnum("runtime desired status", RuntimeDesiredPaused, RuntimeDesiredRunning, RuntimeDesiredSuspended)
 
 func (s RuntimeDesiredStatus) MarshalText() ([]byte, error) {
 	return runtimeDesiredStatusEnum.marshal(s)
@@ -133,9 +131,7 @@ const (
 )
 
 // AllStorageStatuses lists every storage status.
-var AllStorageStatuses = []StorageStatus{StorageCleared, StorageInUse, StorageClearing}
-
-var storageStatusEnum = enum[StorageStatus]{"storage status", AllStorageStatuses}
+var storageStatusEnum, AllStorageStatuses = newEnum("storage status", StorageCleared, StorageInUse, StorageClearing)
 
 func (s StorageStatus) MarshalText() ([]byte, error)  { return storageStatusEnum.marshal(s) }
 func (s *StorageStatus) UnmarshalText(b []byte) error { return storageStatusEnum.unmarshal(b, s) }
@@ -149,9 +145,7 @@ const (
 )
 
 // AllInitialStates lists every initial state.
-var AllInitialStates = []InitialState{InitialRunning, InitialPaused}
-
-var initialStateEnum = enum[InitialState]{"initial state", AllInitialStates}
+var initialStateEnum, AllInitialStates = newEnum("initial state", InitialRunning, InitialPaused)
 
 func (s InitialState) MarshalText() ([]byte, error)  { return initialStateEnum.marshal(s) }
 func (s *InitialState) UnmarshalText(b []byte) error { return initialStateEnum.unmarshal(b, s) }
@@ -180,9 +174,7 @@ const (
 )
 
 // AllCombinedStatuses lists every combined status.
-var AllCombinedStatuses = []CombinedStatus{CombinedStopped, CombinedProvisioning, CombinedStopping, CombinedInitializing, CombinedPaused, CombinedRunning, CombinedUnavailable, CombinedSuspending, CombinedSuspended}
-
-var combinedStatusEnum = enum[CombinedStatus]{"deployment status", AllCombinedStatuses}
+var combinedStatusEnum, AllCombinedStatuses = newEnum("deployment status", CombinedStopped, CombinedProvisioning, CombinedStopping, CombinedInitializing, CombinedPaused, CombinedRunning, CombinedUnavailable, CombinedSuspending, CombinedSuspended)
 
 func (s CombinedStatus) MarshalText() ([]byte, error)  { return combinedStatusEnum.marshal(s) }
 func (s *CombinedStatus) UnmarshalText(b []byte) error { return combinedStatusEnum.unmarshal(b, s) }
@@ -198,9 +190,7 @@ const (
 )
 
 // AllCombinedDesiredStatuses lists every combined desired status.
-var AllCombinedDesiredStatuses = []CombinedDesiredStatus{CombinedDesiredStopped, CombinedDesiredPaused, CombinedDesiredRunning, CombinedDesiredSuspended}
-
-var combinedDesiredStatusEnum = enum[CombinedDesiredStatus]{"deployment desired status", AllCombinedDesiredStatuses}
+var combinedDesiredStatusEnum, AllCombinedDesiredStatuses = newEnum("deployment desired status", CombinedDesiredStopped, CombinedDesiredPaused, CombinedDesiredRunning, CombinedDesiredSuspended)
 
 func (s CombinedDesiredStatus) MarshalText() ([]byte, error) {
 	return combinedDesiredStatusEnum.marshal(s)

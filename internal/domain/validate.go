@@ -29,15 +29,13 @@ var nameRegexp = regexp.MustCompile(NamePattern)
 func ValidateName(name string) error {
 	switch {
 	case name == "":
-		return &Error{Code: CodeEmptyName, Message: "Name must not be empty.", Details: NameDetails{Name: name}}
+		return newError(CodeEmptyName, NameDetails{Name: name}, "Name must not be empty.")
 	case utf8.RuneCountInString(name) > MaxNameLength:
-		return &Error{Code: CodeTooLongName,
-			Message: fmt.Sprintf("Name is %d characters long; at most %d are allowed.", utf8.RuneCountInString(name), MaxNameLength),
-			Details: NameDetails{Name: truncate(name, MaxNameLength), MaxLength: MaxNameLength}}
+		return newError(CodeTooLongName, NameDetails{Name: truncate(name, MaxNameLength), MaxLength: MaxNameLength},
+			"Name is %d characters long; at most %d are allowed.", utf8.RuneCountInString(name), MaxNameLength)
 	case !nameRegexp.MatchString(name):
-		return &Error{Code: CodeNameDoesNotMatchPattern,
-			Message: fmt.Sprintf("Name '%s' does not match the pattern %s: use only letters, digits, '_' and '-'.", truncate(name, MaxNameLength), NamePattern),
-			Details: NameDetails{Name: truncate(name, MaxNameLength), Pattern: NamePattern}}
+		return newError(CodeNameDoesNotMatchPattern, NameDetails{Name: truncate(name, MaxNameLength), Pattern: NamePattern},
+			"Name '%s' does not match the pattern %s: use only letters, digits, '_' and '-'.", truncate(name, MaxNameLength), NamePattern)
 	}
 	return nil
 }

@@ -148,9 +148,7 @@ const (
 )
 
 // AllWorkflowRepairs lists every WorkflowRepair.
-var AllWorkflowRepairs = []WorkflowRepair{RepairNone, RepairWait, RepairStart, RepairConfirm, RepairEnded}
-
-var workflowRepairEnum = enum[WorkflowRepair]{"workflow repair", AllWorkflowRepairs}
+var workflowRepairEnum, AllWorkflowRepairs = newEnum("workflow repair", RepairNone, RepairWait, RepairStart, RepairConfirm, RepairEnded)
 
 func (r WorkflowRepair) MarshalText() ([]byte, error)  { return workflowRepairEnum.marshal(r) }
 func (r *WorkflowRepair) UnmarshalText(b []byte) error { return workflowRepairEnum.unmarshal(b, r) }

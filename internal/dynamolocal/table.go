@@ -111,28 +111,45 @@ func checkSchema(want *dynamodb.CreateTableInput, got *types.TableDescription) e
 	if a, b := keysString(want.KeySchema), keysString(got.KeySchema); a != b {
 		diffs = append(diffs, fmt.Sprintf("key schema is %s, want %s", b, a))
 	}
-	wantGSI := map[string]string{}
-	for _, g := range want.GlobalSecondaryIndexes {
-		wantGSI[aws.ToString(g.IndexName)] = keysString(g.KeySchema) + " " + projString(g.Projection)
-	}
-	gotGSI := map[string]string{}
-	for _, g := range got.GlobalSecondaryIndexes {
-		gotGSI[aws.ToString(g.IndexName)] = keysString(g.KeySchema) + " " + projString(g.Projection)
-	}
-	diffs = append(diffs, diffIndexes("global secondary index", wantGSI, gotGSI)...)
-	wantLSI := map[string]string{}
-	for _, l := range want.LocalSecondaryIndexes {
-		wantLSI[aws.ToString(l.IndexName)] = keysString(l.KeySchema) + " " + projString(l.Projection)
-	}
-	gotLSI := map[string]string{}
-	for _, l := range got.LocalSecondaryIndexes {
-		gotLSI[aws.ToString(l.IndexName)] = keysString(l.KeySchema) + " " + projString(l.Projection)
-	}
-	diffs = append(diffs, diffIndexes("local secondary index", wantLSI, gotLSI)...)
+	diffs = append(diffs, diffIndexes("global secondary index",
+		indexes(want.GlobalSecondaryIndexes, wantedGSI), indexes(got.GlobalSecondaryIndexes, describedGSI))...)
+	diffs = append(diffs, diffIndexes("local secondary index",
+		indexes(want.LocalSecondaryIndexes, wantedLSI), indexes(got.LocalSecondaryIndexes, describedLSI))...)
 	if len(diffs) > 0 {
 		return errors.New(strings.Join(diffs, "; "))
 	}
 	return nil
+}
+
+// index is what checkSchema compares of a secondary index, whichever of
+// the SDK's four index types (wanted or described, global or local) it is.
+type index struct {
+	name       *string
+	keys       []types.KeySchemaElement
+	projection *types.Projection
+}
+
+func wantedGSI(i types.GlobalSecondaryIndex) index {
+	return index{i.IndexName, i.KeySchema, i.Projection}
+}
+func describedGSI(i types.GlobalSecondaryIndexDescription) index {
+	return index{i.IndexName, i.KeySchema, i.Projection}
+}
+func wantedLSI(i types.LocalSecondaryIndex) index {
+	return index{i.IndexName, i.KeySchema, i.Projection}
+}
+func describedLSI(i types.LocalSecondaryIndexDescription) index {
+	return index{i.IndexName, i.KeySchema, i.Projection}
+}
+
+// indexes maps each index's name to its key schema and projection, as text.
+func indexes[I any](xs []I, of func(I) index) map[string]string {
+	m := map[string]string{}
+	for _, x := range xs {
+		i := of(x)
+		m[aws.ToString(i.name)] = keysString(i.keys) + " " + projString(i.projection)
+	}
+	return m
 }
 
 func diffIndexes(kind string, want, got map[string]string) []string {

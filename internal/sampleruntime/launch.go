@@ -13,17 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-// Environment variables of a launch (see the package doc).
-const (
-	EnvRuntimeConfig = "SLUICE_RUNTIME_CONFIG"
-	EnvStorageDir    = "SLUICE_STORAGE_DIR"
-	EnvInitial       = "SLUICE_INITIAL"
-	EnvListen        = "SLUICE_LISTEN"
-	EnvPortFile      = "SLUICE_PORT_FILE"
-	EnvPipeline      = "SLUICE_PIPELINE"
-	EnvDeploymentID  = "SLUICE_DEPLOYMENT_ID"
+	"github.com/sluicehq/sluice/internal/compute"
 )
 
 // DefaultListen is the listen address when SLUICE_LISTEN is unset.
@@ -42,18 +33,18 @@ type Launch struct {
 
 // LaunchFromEnv reads the launch configuration from environment variables.
 func LaunchFromEnv(getenv func(string) string) (Launch, error) {
-	cfg, err := ParseConfig([]byte(getenv(EnvRuntimeConfig)))
+	cfg, err := ParseConfig([]byte(getenv(compute.EnvRuntimeConfig)))
 	if err != nil {
 		return Launch{}, err
 	}
 	l := Launch{
 		Config:       cfg,
-		StorageDir:   getenv(EnvStorageDir),
-		Initial:      getenv(EnvInitial),
-		Listen:       getenv(EnvListen),
-		PortFile:     getenv(EnvPortFile),
-		Pipeline:     getenv(EnvPipeline),
-		DeploymentID: getenv(EnvDeploymentID),
+		StorageDir:   getenv(compute.EnvStorageDir),
+		Initial:      getenv(compute.EnvInitial),
+		Listen:       getenv(compute.EnvListen),
+		PortFile:     getenv(compute.EnvPortFile),
+		Pipeline:     getenv(compute.EnvPipeline),
+		DeploymentID: getenv(compute.EnvDeploymentID),
 	}
 	switch strings.ToLower(l.Initial) {
 	case "", "running":
@@ -61,13 +52,13 @@ func LaunchFromEnv(getenv func(string) string) (Launch, error) {
 	case "paused":
 		l.Initial = StatusPaused
 	default:
-		return Launch{}, fmt.Errorf("%s=%q: want Running or Paused", EnvInitial, l.Initial)
+		return Launch{}, fmt.Errorf("%s=%q: want Running or Paused", compute.EnvInitial, l.Initial)
 	}
 	if l.Listen == "" {
 		l.Listen = DefaultListen
 	}
 	if cfg.Storage && l.StorageDir == "" {
-		return Launch{}, fmt.Errorf("%s is required unless runtime_config.storage is false", EnvStorageDir)
+		return Launch{}, fmt.Errorf("%s is required unless runtime_config.storage is false", compute.EnvStorageDir)
 	}
 	return l, nil
 }
@@ -76,7 +67,7 @@ func LaunchFromEnv(getenv func(string) string) (Launch, error) {
 // binary cancels it on SIGTERM/SIGINT) and returns the process exit code.
 func Main(ctx context.Context, getenv func(string) string, stderr io.Writer) int {
 	log := slog.New(slog.NewJSONHandler(stderr, nil)).With(
-		"pipeline", getenv(EnvPipeline), "deployment_id", getenv(EnvDeploymentID))
+		"pipeline", getenv(compute.EnvPipeline), "deployment_id", getenv(compute.EnvDeploymentID))
 	l, err := LaunchFromEnv(getenv)
 	if err != nil {
 		log.Error("bad launch configuration", "error", err.Error())

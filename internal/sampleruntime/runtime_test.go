@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/compute"
 )
 
 const waitDeadline = 15 * time.Second
@@ -659,7 +661,7 @@ func TestUnknownEndpointAndMethod(t *testing.T) {
 
 func TestLaunchFromEnv(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-	l, err := LaunchFromEnv(env(map[string]string{EnvStorageDir: "/s", EnvInitial: "paused", EnvPipeline: "p", EnvDeploymentID: "d", EnvPortFile: "/pf"}))
+	l, err := LaunchFromEnv(env(map[string]string{compute.EnvStorageDir: "/s", compute.EnvInitial: "paused", compute.EnvPipeline: "p", compute.EnvDeploymentID: "d", compute.EnvPortFile: "/pf"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -669,14 +671,14 @@ func TestLaunchFromEnv(t *testing.T) {
 	}
 	for name, m := range map[string]map[string]string{
 		"no storage dir": {},
-		"bad initial":    {EnvStorageDir: "/s", EnvInitial: "Suspended"},
-		"bad config":     {EnvStorageDir: "/s", EnvRuntimeConfig: `{"events_per_sec":"fast"}`},
+		"bad initial":    {compute.EnvStorageDir: "/s", compute.EnvInitial: "Suspended"},
+		"bad config":     {compute.EnvStorageDir: "/s", compute.EnvRuntimeConfig: `{"events_per_sec":"fast"}`},
 	} {
 		if _, err := LaunchFromEnv(env(m)); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	if _, err := LaunchFromEnv(env(map[string]string{EnvRuntimeConfig: `{"storage":false}`})); err != nil {
+	if _, err := LaunchFromEnv(env(map[string]string{compute.EnvRuntimeConfig: `{"storage":false}`})); err != nil {
 		t.Errorf("storage disabled without dir: %v", err)
 	}
 	if code := Main(context.Background(), env(map[string]string{}), io.Discard); code != 2 {
@@ -693,11 +695,11 @@ func TestRunWithPortFile(t *testing.T) {
 	lb := &logBuffer{}
 	done := make(chan int, 1)
 	env := map[string]string{
-		EnvStorageDir:    filepath.Join(dir, "storage"),
-		EnvPortFile:      portFile,
-		EnvRuntimeConfig: `{"events_per_sec":5000,"checkpoint_interval_secs":0}`,
-		EnvPipeline:      "pipe",
-		EnvDeploymentID:  "dep",
+		compute.EnvStorageDir:    filepath.Join(dir, "storage"),
+		compute.EnvPortFile:      portFile,
+		compute.EnvRuntimeConfig: `{"events_per_sec":5000,"checkpoint_interval_secs":0}`,
+		compute.EnvPipeline:      "pipe",
+		compute.EnvDeploymentID:  "dep",
 	}
 	go func() { done <- Main(ctx, func(k string) string { return env[k] }, lb) }()
 	var port int

@@ -180,21 +180,21 @@ func (s *Steps) Handle(ctx context.Context, req Request) (Payload, error) {
 		log = log.With("aws_request_id", id)
 	}
 	handlers := map[string]func(context.Context, Request) (Payload, error){
-		StepMarkProvisioning:   s.markProvisioning,
-		StepProvision:          s.provision,
+		StepMarkProvisioning:   fenced(s, s.markProvisioning),
+		StepProvision:          fenced(s, s.provision),
 		StepCheckReadiness:     s.checkReadiness,
 		StepMarkProvisioned:    s.markProvisioned,
-		StepMarkSuspending:     s.markSuspending,
-		StepRequestSuspend:     s.requestSuspend,
-		StepCheckSuspend:       s.checkSuspend,
+		StepMarkSuspending:     fenced(s, s.markSuspending),
+		StepRequestSuspend:     fenced(s, s.requestSuspend),
+		StepCheckSuspend:       fenced(s, s.checkSuspend),
 		StepMarkSuspended:      s.markSuspended,
 		StepMarkStopping:       s.markStopping,
 		StepRecordError:        s.recordError,
-		StepDeprovision:        s.deprovision,
+		StepDeprovision:        fenced(s, s.deprovision),
 		StepMarkStopped:        s.markStopped,
-		StepClearStorage:       s.clearStorage,
+		StepClearStorage:       fenced(s, s.clearStorage),
 		StepMarkStorageCleared: s.markStorageCleared,
-		StepContinueAsNew:      s.continueAsNew,
+		StepContinueAsNew:      fenced(s, s.continueAsNew),
 	}
 	h, ok := handlers[req.Step]
 	if !ok {
@@ -236,6 +236,19 @@ func (s *Steps) current(ctx context.Context, st Payload) (domain.Pipeline, error
 		return p, &SupersededError{Pipeline: st.Pipeline, Generation: st.Generation, Current: p.Generation}
 	}
 	return p, nil
+}
+
+// fenced is a step that starts from the current record: it reads it
+// (current, fenced on the generation) and hands it to step; a failed read
+// ends the step with its input state and that error.
+func fenced(s *Steps, step func(context.Context, Request, domain.Pipeline) (Payload, error)) func(context.Context, Request) (Payload, error) {
+	return func(ctx context.Context, req Request) (Payload, error) {
+		p, err := s.current(ctx, req.State)
+		if err != nil {
+			return req.State, err
+		}
+		return step(ctx, req, p)
+	}
 }
 
 // transition applies a fenced status write and maps the store's outcomes to
@@ -324,14 +337,11 @@ func deploymentIDFor(p domain.Pipeline) string {
 	return uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "sluice/%s/%d", p.ID, p.Generation)).String()
 }
 
-func (s *Steps) markProvisioning(ctx context.Context, req Request) (Payload, error) {
+func (s *Steps) markProvisioning(ctx context.Context, req Request, p domain.Pipeline) (Payload, error) {
 	st := req.State
-	p, err := s.current(ctx, st)
-	if err != nil {
-		return st, err
-	}
 	id := deploymentIDFor(p)
-	if p, err = s.transition(ctx, req, &p, domain.MarkProvisioning(id)); err != nil {
+	p, err := s.transition(ctx, req, &p, domain.MarkProvisioning(id))
+	if err != nil {
 		return st, err
 	}
 	st.DeploymentID = id
@@ -349,12 +359,8 @@ func (s *Steps) markProvisioning(ctx context.Context, req Request) (Payload, err
 	return st, nil
 }
 
-func (s *Steps) provision(ctx context.Context, req Request) (Payload, error) {
+func (s *Steps) provision(ctx context.Context, req Request, p domain.Pipeline) (Payload, error) {
 	st := req.State
-	p, err := s.current(ctx, st)
-	if err != nil {
-		return st, err
-	}
 	// The runtime starts in the runtime desired status of the moment: a
 	// pause or start accepted while the pipeline was starting changed it.
 	initial := domain.InitialRunning
@@ -561,16 +567,14 @@ func suspended(p domain.Pipeline) bool {
 	return p.RuntimeStatus != nil && *p.RuntimeStatus == domain.RuntimeSuspended
 }
 
-func (s *Steps) markSuspending(ctx context.Context, req Request) (Payload, error) {
+func (s *Steps) markSuspending(ctx context.Context, req Request, p domain.Pipeline) (Payload, error) {
 	st := req.State
-	p, err := s.current(ctx, st)
-	if err != nil {
-		return st, err
-	}
 	if !suspended(p) {
-		if p, err = s.transition(ctx, req, &p, domain.MarkSuspending()); err != nil {
+		next, err := s.transition(ctx, req, &p, domain.MarkSuspending())
+		if err != nil {
 			return st, err
 		}
+		p = next
 	}
 	if p.DeploymentID != nil {
 		st.DeploymentID = *p.DeploymentID
@@ -582,12 +586,8 @@ func (s *Steps) markSuspending(ctx context.Context, req Request) (Payload, error
 	return st, nil
 }
 
-func (s *Steps) requestSuspend(ctx context.Context, req Request) (Payload, error) {
+func (s *Steps) requestSuspend(ctx context.Context, req Request, p domain.Pipeline) (Payload, error) {
 	st := req.State
-	p, err := s.current(ctx, st)
-	if err != nil {
-		return st, err
-	}
 	if suspended(p) {
 		return st, nil
 	}
@@ -603,13 +603,9 @@ func (s *Steps) requestSuspend(ctx context.Context, req Request) (Payload, error
 	return st, nil
 }
 
-func (s *Steps) checkSuspend(ctx context.Context, req Request) (Payload, error) {
+func (s *Steps) checkSuspend(ctx context.Context, req Request, p domain.Pipeline) (Payload, error) {
 	st := req.State
 	cfg := s.Config.withDefaults()
-	p, err := s.current(ctx, st)
-	if err != nil {
-		return st, err
-	}
 	if suspended(p) {
 		// Recorded before (the checkpoint list with it): nothing to ask.
 		st.Done = true
@@ -709,12 +705,8 @@ func (s *Steps) toStopping(ctx context.Context, req Request, cause *domain.Error
 	return st, hadError, nil
 }
 
-func (s *Steps) deprovision(ctx context.Context, req Request) (Payload, error) {
+func (s *Steps) deprovision(ctx context.Context, req Request, p domain.Pipeline) (Payload, error) {
 	st := req.State
-	p, err := s.current(ctx, st)
-	if err != nil {
-		return st, err
-	}
 	id := st.DeploymentID
 	if id == "" && p.DeploymentID != nil {
 		id = *p.DeploymentID
@@ -751,12 +743,8 @@ func stopRequestedAt(p domain.Pipeline) (graceful bool, since time.Time) {
 	return false, p.ResourcesDesiredStatusSince
 }
 
-func (s *Steps) clearStorage(ctx context.Context, req Request) (Payload, error) {
+func (s *Steps) clearStorage(ctx context.Context, req Request, p domain.Pipeline) (Payload, error) {
 	st := req.State
-	p, err := s.current(ctx, st)
-	if err != nil {
-		return st, err
-	}
 	if p.StorageStatus != domain.StorageClearing {
 		return st, &NotApplicableError{Pipeline: p.Name, Reason: "storage is not being cleared"}
 	}
@@ -774,12 +762,8 @@ func (s *Steps) markStorageCleared(ctx context.Context, req Request) (Payload, e
 // continueAsNew starts the next execution of this generation's workflow and
 // records it; this execution then ends. The new execution starts its loop
 // again (a suspend request is idempotent, a readiness check is a read).
-func (s *Steps) continueAsNew(ctx context.Context, req Request) (Payload, error) {
+func (s *Steps) continueAsNew(ctx context.Context, req Request, p domain.Pipeline) (Payload, error) {
 	st := req.State
-	p, err := s.current(ctx, st)
-	if err != nil {
-		return st, err
-	}
 	ref, err := s.Continuer.Continue(ctx, p, st.Kind, st.Continuation+1)
 	if err != nil {
 		return st, &TemporaryError{Step: StepContinueAsNew, Cause: err.Error()}

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/uuid"
 
+	"github.com/sluicehq/sluice/internal/ctxutil"
 	"github.com/sluicehq/sluice/internal/domain"
 )
 
@@ -170,14 +171,39 @@ func (d *Dynamo) Create(ctx context.Context, p domain.Pipeline, cause Cause) err
 	if err != nil {
 		return errorf(op, "%w", err)
 	}
+	// A concurrent create of the same name ends as DuplicateName.
+	return d.putNew(ctx, op, fmt.Sprintf("pipeline %q", p.Name), []types.TransactWriteItem{putRec, putEv},
+		func(attempt string) []string { return []string{"create", p.Name, p.ID, attempt, rec.writeID} },
+		func(c *txCancel, _ bool) error {
+			switch {
+			case c.failed == 0 && isOwnWrite(c.item, rec.writeID):
+				return nil // this very create landed already (a retry whose first answer was lost)
+			case c.failed == 0:
+				return domain.DuplicateName(p.Name)
+			}
+			return errorf(op, "%w: pipeline %q: history event %d of id %s already exists", errCorrupt, p.Name, p.RefreshVersion, p.ID)
+		})
+}
+
+// putNew writes items, each conditional on not existing yet, in one
+// transaction, and tries again (after backoff) on a conflict with a
+// concurrent transaction, up to maxAttempts. Each attempt is a new request
+// with its own token, token(attempt); the sends of one attempt share it
+// (transact). A failed condition ends it: conditionFailed says what the
+// failed item (c.failed, c.item as it stands) means, given whether the send
+// was repeated; nil when this very write had landed already. what names the
+// items in the error of giving up.
+func (d *Dynamo) putNew(ctx context.Context, op, what string, items []types.TransactWriteItem,
+	token func(attempt string) []string, conditionFailed func(c *txCancel, repeated bool) error) error {
 	for attempt := 0; attempt < d.maxAttempts; attempt++ {
 		if err := d.backoff(ctx, attempt); err != nil {
 			return classify(op, err)
 		}
-		// A new input and token per attempt: a new attempt after a conflict
-		// is a new request (repeats of one attempt share its token).
-		in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{putRec, putEv}}
-		_, err := d.transact(ctx, op, in, "create", p.Name, p.ID, fmt.Sprint(attempt), rec.writeID)
+		// Through transact, as every record write: an ambiguous answer is
+		// repeated with the same ClientRequestToken, so a 503 means nothing
+		// was written.
+		in := &dynamodb.TransactWriteItemsInput{TransactItems: items}
+		repeated, err := d.transact(ctx, op, in, token(fmt.Sprint(attempt))...)
 		if err == nil {
 			return nil
 		}
@@ -188,17 +214,12 @@ func (d *Dynamo) Create(ctx context.Context, p domain.Pipeline, cause Cause) err
 		switch {
 		case err != nil:
 			return err
-		case c.failed == 0 && isOwnWrite(c.item, rec.writeID):
-			return nil // this very create landed already (a retry whose first answer was lost)
-		case c.failed == 0:
-			return domain.DuplicateName(p.Name)
-		case c.failed > 0:
-			return errorf(op, "%w: pipeline %q: history event %d of id %s already exists", errCorrupt, p.Name, p.RefreshVersion, p.ID)
+		case c.failed >= 0:
+			return conditionFailed(c, repeated)
 		}
-		// A transaction conflict: try again (a concurrent create of the
-		// same name ends as DuplicateName).
+		// A transaction conflict: try again.
 	}
-	return errorf(op, "%w: pipeline %q: gave up after %d conflicting transactions", ErrUnavailable, p.Name, d.maxAttempts)
+	return errorf(op, "%w: %s: gave up after %d conflicting transactions", ErrUnavailable, what, d.maxAttempts)
 }
 
 // Get reads one record, strongly consistent. A name that is not a valid
@@ -229,16 +250,7 @@ func (d *Dynamo) Get(ctx context.Context, name string) (domain.Pipeline, error) 
 // on the last page. A token that List did not return is a *domain.Error
 // InvalidQueryParameter (page_token).
 func (d *Dynamo) List(ctx context.Context, pageToken string, limit int) ([]domain.Pipeline, string, error) {
-	const op = "list"
-	items, next, err := d.listGSIPage(ctx, op, listGSIPK, recordSK, pipelinePK, pageToken, limit)
-	if err != nil {
-		return nil, "", err
-	}
-	records, err := decodeAll(op, items, decodeRecord)
-	if err != nil {
-		return nil, "", err
-	}
-	return records, next, nil
+	return listPage(ctx, d, "list", listGSIPK, recordSK, pipelinePK, pageToken, limit, decodeRecord)
 }
 
 // ---- writes of the record ----
@@ -384,6 +396,20 @@ func (d *Dynamo) SetWorkflow(ctx context.Context, name string, ref domain.Workfl
 
 // decodeAll decodes a page of items with decode; the first item that does
 // not decode fails the page (wrapped as an error of op).
+// queryDecoded is queryPage with each item decoded by decode.
+func queryDecoded[T any](ctx context.Context, d *Dynamo, op string, in *dynamodb.QueryInput, limit int, attrs []string,
+	decode func(map[string]types.AttributeValue) (T, error)) ([]T, string, error) {
+	items, next, err := d.queryPage(ctx, op, in, limit, attrs)
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := decodeAll(op, items, decode)
+	if err != nil {
+		return nil, "", err
+	}
+	return out, next, nil
+}
+
 func decodeAll[T any](op string, items []map[string]types.AttributeValue, decode func(map[string]types.AttributeValue) (T, error)) ([]T, error) {
 	out := make([]T, 0, len(items))
 	for _, it := range items {
@@ -468,14 +494,7 @@ func (d *Dynamo) backoff(ctx context.Context, attempt int) error {
 		return ctx.Err()
 	}
 	ceiling := time.Millisecond << min(attempt, 6)
-	t := time.NewTimer(time.Duration(rand.Int64N(int64(ceiling))) + time.Millisecond)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return ctxutil.Sleep(ctx, time.Duration(rand.Int64N(int64(ceiling)))+time.Millisecond)
 }
 
 // ---- Delete ----
@@ -688,15 +707,7 @@ func (d *Dynamo) History(ctx context.Context, name string, pageToken string, lim
 		ExpressionAttributeNames: kc.Names(), ExpressionAttributeValues: kc.Values(),
 		ScanIndexForward: aws.Bool(false), ConsistentRead: aws.Bool(true), ExclusiveStartKey: start,
 	}
-	items, next, err := d.queryPage(ctx, op, in, pageLimit(limit), historyKeyAttrs)
-	if err != nil {
-		return nil, "", err
-	}
-	events, err := decodeAll(op, items, decodeEvent)
-	if err != nil {
-		return nil, "", err
-	}
-	return events, next, nil
+	return queryDecoded(ctx, d, op, in, pageLimit(limit), historyKeyAttrs, decodeEvent)
 }
 
 // ---- API keys ----
@@ -749,38 +760,21 @@ func (d *Dynamo) PutAPIKey(ctx context.Context, key APIKey) error {
 	// The token is this call's (a put of the same key by a later call must
 	// not be taken for a repeat of this one).
 	call := uuid.NewString()
-	for attempt := 0; attempt < d.maxAttempts; attempt++ {
-		if err := d.backoff(ctx, attempt); err != nil {
-			return classify(op, err)
-		}
-		// Through transact, as every record write: an ambiguous answer is
-		// repeated with the same ClientRequestToken, so a 503 means nothing
-		// was written.
-		in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{putKey, putName}}
-		repeated, err := d.transact(ctx, op, in, "put api key", key.Hash, key.Name, call, fmt.Sprint(attempt))
-		if err == nil {
-			return nil
-		}
-		if errors.Is(err, errTokenMismatch) {
-			continue
-		}
-		c, err := cancellation(op, err)
-		switch {
-		case err != nil:
-			return err
-		case c.failed == 0 && repeated:
-			// The hash is of this key's fresh secret: an item with it after
-			// a repeated send is this very write, landed on an earlier send.
-			return nil
-		case c.failed == 0:
-			return errorf(op, "key %q: %w", key.ID, ErrAlreadyExists)
-		case c.failed == 1:
-			return domain.DuplicateAPIKeyName(key.Name)
-		}
-		// A transaction conflict (a concurrent put of the same name or
-		// hash): try again; the loser ends as DuplicateName.
-	}
-	return errorf(op, "%w: key %q: gave up after %d conflicting transactions", ErrUnavailable, key.Name, d.maxAttempts)
+	// A concurrent put of the same name or hash conflicts: the loser ends as
+	// DuplicateName.
+	return d.putNew(ctx, op, fmt.Sprintf("key %q", key.Name), []types.TransactWriteItem{putKey, putName},
+		func(attempt string) []string { return []string{"put api key", key.Hash, key.Name, call, attempt} },
+		func(c *txCancel, repeated bool) error {
+			switch {
+			case c.failed == 0 && repeated:
+				// The hash is of this key's fresh secret: an item with it after
+				// a repeated send is this very write, landed on an earlier send.
+				return nil
+			case c.failed == 0:
+				return errorf(op, "key %q: %w", key.ID, ErrAlreadyExists)
+			}
+			return domain.DuplicateAPIKeyName(key.Name) // the name item (the second)
+		})
 }
 
 // GetAPIKey finds an API key by its hash, strongly consistent; ErrNotFound
@@ -851,16 +845,7 @@ func (d *Dynamo) GetAPIKeyByName(ctx context.Context, name string) (APIKey, erro
 // ListAPIKeys returns the named API keys in name order (see Store): a query
 // of gsi1 (partition APIKEY), paged like List, eventually consistent.
 func (d *Dynamo) ListAPIKeys(ctx context.Context, pageToken string, limit int) ([]APIKey, string, error) {
-	const op = "list api keys"
-	items, next, err := d.listGSIPage(ctx, op, keyListGSIPK, keyNameSK, keyNamePK, pageToken, limit)
-	if err != nil {
-		return nil, "", err
-	}
-	keys, err := decodeAll(op, items, decodeKeyName)
-	if err != nil {
-		return nil, "", err
-	}
-	return keys, next, nil
+	return listPage(ctx, d, "list api keys", keyListGSIPK, keyNameSK, keyNamePK, pageToken, limit, decodeKeyName)
 }
 
 // DeleteAPIKey deletes the API key of that name (see Store): it reads the
@@ -1013,11 +998,13 @@ func (d *Dynamo) nameAPIKey(ctx context.Context, k APIKey) error {
 	return errorf(op, "key %q: %w (a concurrent transaction; run again)", k.ID, ErrUnavailable)
 }
 
-// listGSIPage reads one page of the items listed under partition gsiPK of
-// gsi1 (pipeline records or API key names), in gsi1sk (name) order. A page
-// token is accepted only if it is one such a listing returned: its keys must
-// be of an item of that kind (sort key sk, partition key pkOf(name)).
-func (d *Dynamo) listGSIPage(ctx context.Context, op, gsiPK, sk string, pkOf func(string) string, pageToken string, limit int) ([]map[string]types.AttributeValue, string, error) {
+// listPage reads one page of the items listed under partition gsiPK of
+// gsi1 (pipeline records or API key names), in gsi1sk (name) order, each
+// decoded by decode. A page token is accepted only if it is one such a
+// listing returned: its keys must be of an item of that kind (sort key sk,
+// partition key pkOf(name)).
+func listPage[T any](ctx context.Context, d *Dynamo, op, gsiPK, sk string, pkOf func(string) string, pageToken string, limit int,
+	decode func(map[string]types.AttributeValue) (T, error)) ([]T, string, error) {
 	start, err := decodeToken(pageToken, listKeyAttrs, func(k map[string]string) bool {
 		return k[attrGSI1PK] == gsiPK && k[attrSK] == sk &&
 			domain.ValidateName(k[attrGSI1SK]) == nil && k[attrPK] == pkOf(k[attrGSI1SK])
@@ -1034,5 +1021,5 @@ func (d *Dynamo) listGSIPage(ctx context.Context, op, gsiPK, sk string, pkOf fun
 		KeyConditionExpression: kc.KeyCondition(), ExpressionAttributeNames: kc.Names(), ExpressionAttributeValues: kc.Values(),
 		ExclusiveStartKey: start,
 	}
-	return d.queryPage(ctx, op, in, pageLimit(limit), listKeyAttrs)
+	return queryDecoded(ctx, d, op, in, pageLimit(limit), listKeyAttrs, decode)
 }

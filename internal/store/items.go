@@ -75,13 +75,19 @@ func apiKeyPK(hash string) string { return apiKeyPKPrefix + hash }
 
 func keyNamePK(name string) string { return keyNamePKPrefix + name }
 
-// recordItem is the DynamoDB item of a pipeline record.
-type recordItem struct {
+// listedKeys are the keys and type of an item that gsi1 lists in name
+// order (a pipeline record, an API key's name item).
+type listedKeys struct {
 	PK     string `dynamodbav:"pk"`
 	SK     string `dynamodbav:"sk"`
 	GSI1PK string `dynamodbav:"gsi1pk"`
 	GSI1SK string `dynamodbav:"gsi1sk"`
 	Type   string `dynamodbav:"type"`
+}
+
+// recordItem is the DynamoDB item of a pipeline record.
+type recordItem struct {
+	listedKeys
 
 	Name           string `dynamodbav:"name"`
 	PipelineID     string `dynamodbav:"pipeline_id"`
@@ -120,8 +126,8 @@ func encodeRecord(p domain.Pipeline, now time.Time) (encodedRecord, error) {
 		return encodedRecord{}, fmt.Errorf("store: encoding pipeline %q: %w", p.Name, err)
 	}
 	it := recordItem{
-		PK: pipelinePK(p.Name), SK: recordSK, GSI1PK: listGSIPK, GSI1SK: p.Name, Type: typeRecord,
-		Name: p.Name, PipelineID: p.ID, Version: p.Version, Generation: p.Generation, RefreshVersion: p.RefreshVersion,
+		listedKeys: listedKeys{PK: pipelinePK(p.Name), SK: recordSK, GSI1PK: listGSIPK, GSI1SK: p.Name, Type: typeRecord},
+		Name:       p.Name, PipelineID: p.ID, Version: p.Version, Generation: p.Generation, RefreshVersion: p.RefreshVersion,
 		ResourcesStatus:         string(p.ResourcesStatus),
 		ResourcesDesiredStatus:  string(p.ResourcesDesiredStatus),
 		RuntimeStatus:           strOf(p.RuntimeStatus),
@@ -373,11 +379,7 @@ type apiKeyItem struct {
 // not existing), lists the keys in name order on gsi1 and carries a copy of
 // the key's description (keys never change, so the copy never goes stale).
 type keyNameItem struct {
-	PK          string `dynamodbav:"pk"`
-	SK          string `dynamodbav:"sk"`
-	GSI1PK      string `dynamodbav:"gsi1pk"`
-	GSI1SK      string `dynamodbav:"gsi1sk"`
-	Type        string `dynamodbav:"type"`
+	listedKeys
 	Name        string `dynamodbav:"name"`
 	Hash        string `dynamodbav:"hash"`
 	ID          string `dynamodbav:"id"`
@@ -479,8 +481,8 @@ func marshalAPIKey(k APIKey) (map[string]types.AttributeValue, error) {
 
 func marshalKeyName(k APIKey) (map[string]types.AttributeValue, error) {
 	return attributevalue.MarshalMap(keyNameItem{
-		PK: keyNamePK(k.Name), SK: keyNameSK, GSI1PK: keyListGSIPK, GSI1SK: k.Name, Type: typeKeyName,
-		Name: k.Name, Hash: k.Hash, ID: k.ID, Role: string(k.Role),
+		listedKeys: listedKeys{PK: keyNamePK(k.Name), SK: keyNameSK, GSI1PK: keyListGSIPK, GSI1SK: k.Name, Type: typeKeyName},
+		Name:       k.Name, Hash: k.Hash, ID: k.ID, Role: string(k.Role),
 		Description: k.Description, CreatedAt: k.CreatedAt.UTC().Format(time.RFC3339Nano),
 	})
 }

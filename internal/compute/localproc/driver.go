@@ -65,21 +65,6 @@ import (
 
 var _ compute.Driver = (*Driver)(nil)
 
-// Environment variables passed to the runtime (the launch contract above).
-const (
-	EnvRuntimeConfig = "SLUICE_RUNTIME_CONFIG"
-	// EnvProgramDir is the directory holding the pipeline's program:
-	// program.json (every program field) and, for a runtime that reads
-	// files, program.sql, udf.rs and udf.toml.
-	EnvProgramDir   = "SLUICE_PROGRAM_DIR"
-	EnvStorageDir   = "SLUICE_STORAGE_DIR"
-	EnvInitial      = "SLUICE_INITIAL"
-	EnvListen       = "SLUICE_LISTEN"
-	EnvPortFile     = "SLUICE_PORT_FILE"
-	EnvPipeline     = "SLUICE_PIPELINE"
-	EnvDeploymentID = "SLUICE_DEPLOYMENT_ID"
-)
-
 // Defaults.
 const (
 	DefaultGracePeriod  = 10 * time.Second
@@ -316,14 +301,14 @@ func (d *Driver) provisionLocked(ctx context.Context, req compute.ProvisionReque
 		return "", meta{}, err
 	}
 	env := d.runtimeEnv(
-		EnvRuntimeConfig+"="+runtimeConfig,
-		EnvStorageDir+"="+storage,
-		EnvInitial+"="+initial,
-		EnvListen+"=127.0.0.1:0",
-		EnvPortFile+"="+filepath.Join(runDir, portFile),
-		EnvPipeline+"="+req.Pipeline,
-		EnvDeploymentID+"="+req.DeploymentID,
-		EnvProgramDir+"="+programDir,
+		compute.EnvRuntimeConfig+"="+runtimeConfig,
+		compute.EnvStorageDir+"="+storage,
+		compute.EnvInitial+"="+initial,
+		compute.EnvListen+"=127.0.0.1:0",
+		compute.EnvPortFile+"="+filepath.Join(runDir, portFile),
+		compute.EnvPipeline+"="+req.Pipeline,
+		compute.EnvDeploymentID+"="+req.DeploymentID,
+		compute.EnvProgramDir+"="+programDir,
 	)
 	var logf *os.File
 	if d.cfg.Stdout == nil || d.cfg.Stderr == nil {
