@@ -314,6 +314,23 @@ func (s *Steps) runtime(location string) (Runtime, error) {
 	return rt, nil
 }
 
+// statusOf asks the runtime at location for its status. temporary: it is
+// unreachable or answered 503 (not an error: the loop tries again); any
+// other failure of the runtime is runtimeFailure(failure, …).
+func (s *Steps) statusOf(ctx context.Context, location, failure string) (rt Runtime, report runtimeclient.StatusReport, temporary bool, err error) {
+	if rt, err = s.runtime(location); err != nil {
+		return nil, report, false, err
+	}
+	report, err = rt.Status(ctx)
+	switch {
+	case runtimeclient.IsTemporary(err):
+		return rt, report, true, nil
+	case err != nil:
+		return rt, report, false, runtimeFailure(failure, err)
+	}
+	return rt, report, false, nil
+}
+
 // backoff is capped exponential backoff with equal jitter: half the delay is
 // fixed, so a loop never spins, and half is random, so a fleet of pipelines
 // stopped together does not poll in lockstep.
@@ -454,16 +471,12 @@ func (s *Steps) checkReadiness(ctx context.Context, req Request) (Payload, error
 	if st.Location == "" || check.State == compute.StateStarting && check.Location == "" {
 		return notYet()
 	}
-	rt, err := s.runtime(st.Location)
-	if err != nil {
-		return st, err
-	}
-	report, err := rt.Status(ctx)
+	_, report, temporary, err := s.statusOf(ctx, st.Location, "the runtime failed while starting")
 	switch {
-	case runtimeclient.IsTemporary(err):
-		return notYet()
 	case err != nil:
-		return st, runtimeFailure("the runtime failed while starting", err)
+		return st, err
+	case temporary:
+		return notYet()
 	}
 	switch report.RuntimeStatus {
 	case domain.RuntimeRunning, domain.RuntimePaused:
@@ -616,16 +629,12 @@ func (s *Steps) checkSuspend(ctx context.Context, req Request, p domain.Pipeline
 	}
 	st.Attempt++
 	st.WaitSeconds = s.backoff(st.Attempt-1, cfg.SuspendBackoffBase, cfg.SuspendBackoffCap)
-	rt, err := s.runtime(st.Location)
-	if err != nil {
-		return st, err
-	}
-	report, err := rt.Status(ctx)
+	rt, report, temporary, err := s.statusOf(ctx, st.Location, "the suspend failed")
 	switch {
-	case runtimeclient.IsTemporary(err):
-		// Unreachable or 503: keep trying.
 	case err != nil:
-		return st, runtimeFailure("the suspend failed", err)
+		return st, err
+	case temporary:
+		// Unreachable or 503: keep trying.
 	case report.RuntimeStatus == domain.RuntimeSuspended:
 		st.Done = true
 		st.StorageDetails = report.StorageStatusDetails

@@ -154,15 +154,7 @@ func (d *Dynamo) ListFrom(ctx context.Context, from, pageToken string, limit int
 		KeyConditionExpression: kc.KeyCondition(), ExpressionAttributeNames: kc.Names(), ExpressionAttributeValues: kc.Values(),
 		ExclusiveStartKey: start,
 	}
-	items, next, err := d.queryPage(ctx, op, in, pageLimit(limit), listKeyAttrs)
-	if err != nil {
-		return nil, "", err
-	}
-	records, err := decodeAll(op, items, decodeRecord)
-	if err != nil {
-		return nil, "", err
-	}
-	return records, next, nil
+	return queryDecoded(ctx, d, op, in, pageLimit(limit), listKeyAttrs, decodeRecord)
 }
 
 // ReconcilerCursor reads the cursor item (GetItem, strongly consistent).

@@ -337,14 +337,10 @@ func (d *Dynamo) ApplyAction(ctx context.Context, before domain.Pipeline, out do
 		return domain.Pipeline{}, errorf(op, "pipeline %q: refresh version %d → %d", before.Name, before.RefreshVersion, next.RefreshVersion)
 	}
 	lost, err := d.writeRecord(ctx, op, before, next, cause)
-	switch {
-	case err != nil:
-		return domain.Pipeline{}, err
-	case lost == nil:
-		return next, nil
-	case lost.missing:
-		return domain.Pipeline{}, domain.UnknownPipelineName(before.Name)
-	case lost.current != nil:
+	if p, done, err := settled(before.Name, next, lost, err); done {
+		return p, err
+	}
+	if lost.current != nil {
 		return domain.Pipeline{}, &StaleError{Current: *lost.current}
 	}
 	return domain.Pipeline{}, errorf(op, "pipeline %q: %w (a concurrent transaction)", before.Name, ErrStale)
@@ -394,8 +390,22 @@ func (d *Dynamo) SetWorkflow(ctx context.Context, name string, ref domain.Workfl
 	})
 }
 
-// decodeAll decodes a page of items with decode; the first item that does
-// not decode fails the page (wrapped as an error of op).
+// settled is what a write of next by writeRecord settles, whoever wrote:
+// it failed (err), it landed (lost nil: next), or the record is gone. done
+// is false when the write lost to another one (lost.current, or a
+// transaction conflict): the caller decides what that means.
+func settled(name string, next domain.Pipeline, lost *lostWrite, err error) (p domain.Pipeline, done bool, _ error) {
+	switch {
+	case err != nil:
+		return domain.Pipeline{}, true, err
+	case lost == nil:
+		return next, true, nil
+	case lost.missing:
+		return domain.Pipeline{}, true, domain.UnknownPipelineName(name)
+	}
+	return domain.Pipeline{}, false, nil
+}
+
 // queryDecoded is queryPage with each item decoded by decode.
 func queryDecoded[T any](ctx context.Context, d *Dynamo, op string, in *dynamodb.QueryInput, limit int, attrs []string,
 	decode func(map[string]types.AttributeValue) (T, error)) ([]T, string, error) {
@@ -410,6 +420,8 @@ func queryDecoded[T any](ctx context.Context, d *Dynamo, op string, in *dynamodb
 	return out, next, nil
 }
 
+// decodeAll decodes a page of items with decode; the first item that does
+// not decode fails the page (wrapped as an error of op).
 func decodeAll[T any](op string, items []map[string]types.AttributeValue, decode func(map[string]types.AttributeValue) (T, error)) ([]T, error) {
 	out := make([]T, 0, len(items))
 	for _, it := range items {
@@ -467,13 +479,10 @@ func (d *Dynamo) fenced(ctx context.Context, op, name string, generation int64, 
 			return domain.Pipeline{}, errorf(op, "pipeline %q: %w", name, err)
 		}
 		lost, err := d.writeRecord(ctx, op, *cur, next, cause)
+		if p, done, err := settled(name, next, lost, err); done {
+			return p, err
+		}
 		switch {
-		case err != nil:
-			return domain.Pipeline{}, err
-		case lost == nil:
-			return next, nil
-		case lost.missing:
-			return domain.Pipeline{}, domain.UnknownPipelineName(name)
 		case lost.current != nil:
 			if lost.current.Generation != generation || lost.current.ID != cur.ID {
 				return domain.Pipeline{}, &SupersededError{Generation: generation, Current: *lost.current}
