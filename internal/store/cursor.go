@@ -136,25 +136,7 @@ func (d *Dynamo) ListFrom(ctx context.Context, from, pageToken string, limit int
 	if domain.ValidateName(from) != nil {
 		return nil, "", domain.InvalidQueryParameter("from", from, "a pipeline name")
 	}
-	start, err := decodeToken(pageToken, listKeyAttrs, func(k map[string]string) bool {
-		return k[attrGSI1PK] == listGSIPK && k[attrSK] == recordSK && k[attrGSI1SK] >= from &&
-			domain.ValidateName(k[attrGSI1SK]) == nil && k[attrPK] == pipelinePK(k[attrGSI1SK])
-	})
-	if err != nil {
-		return nil, "", err
-	}
-	kc, err := expression.NewBuilder().WithKeyCondition(expression.KeyAnd(
-		expression.Key(attrGSI1PK).Equal(expression.Value(listGSIPK)),
-		expression.Key(attrGSI1SK).GreaterThanEqual(expression.Value(from)))).Build()
-	if err != nil {
-		return nil, "", errorf(op, "%w", err)
-	}
-	in := &dynamodb.QueryInput{
-		TableName: aws.String(d.table), IndexName: aws.String(listGSI),
-		KeyConditionExpression: kc.KeyCondition(), ExpressionAttributeNames: kc.Names(), ExpressionAttributeValues: kc.Values(),
-		ExclusiveStartKey: start,
-	}
-	return queryDecoded(ctx, d, op, in, pageLimit(limit), listKeyAttrs, decodeRecord)
+	return listPage(ctx, d, op, listGSIPK, from, recordSK, pipelinePK, pageToken, limit, decodeRecord)
 }
 
 // ReconcilerCursor reads the cursor item (GetItem, strongly consistent).

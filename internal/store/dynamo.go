@@ -250,7 +250,7 @@ func (d *Dynamo) Get(ctx context.Context, name string) (domain.Pipeline, error) 
 // on the last page. A token that List did not return is a *domain.Error
 // InvalidQueryParameter (page_token).
 func (d *Dynamo) List(ctx context.Context, pageToken string, limit int) ([]domain.Pipeline, string, error) {
-	return listPage(ctx, d, "list", listGSIPK, recordSK, pipelinePK, pageToken, limit, decodeRecord)
+	return listPage(ctx, d, "list", listGSIPK, "", recordSK, pipelinePK, pageToken, limit, decodeRecord)
 }
 
 // ---- writes of the record ----
@@ -854,7 +854,7 @@ func (d *Dynamo) GetAPIKeyByName(ctx context.Context, name string) (APIKey, erro
 // ListAPIKeys returns the named API keys in name order (see Store): a query
 // of gsi1 (partition APIKEY), paged like List, eventually consistent.
 func (d *Dynamo) ListAPIKeys(ctx context.Context, pageToken string, limit int) ([]APIKey, string, error) {
-	return listPage(ctx, d, "list api keys", keyListGSIPK, keyNameSK, keyNamePK, pageToken, limit, decodeKeyName)
+	return listPage(ctx, d, "list api keys", keyListGSIPK, "", keyNameSK, keyNamePK, pageToken, limit, decodeKeyName)
 }
 
 // DeleteAPIKey deletes the API key of that name (see Store): it reads the
@@ -1008,20 +1008,28 @@ func (d *Dynamo) nameAPIKey(ctx context.Context, k APIKey) error {
 }
 
 // listPage reads one page of the items listed under partition gsiPK of
-// gsi1 (pipeline records or API key names), in gsi1sk (name) order, each
-// decoded by decode. A page token is accepted only if it is one such a
-// listing returned: its keys must be of an item of that kind (sort key sk,
-// partition key pkOf(name)).
-func listPage[T any](ctx context.Context, d *Dynamo, op, gsiPK, sk string, pkOf func(string) string, pageToken string, limit int,
+// gsi1 (pipeline records or API key names), in gsi1sk (name) order, from
+// the first name >= from ("": from the first), each decoded by decode. A
+// page token is accepted only if it is one such a listing returned: its
+// keys must be of an item of that kind (sort key sk, partition key
+// pkOf(name)) at or after from.
+func listPage[T any](ctx context.Context, d *Dynamo, op, gsiPK, from, sk string, pkOf func(string) string, pageToken string, limit int,
 	decode func(map[string]types.AttributeValue) (T, error)) ([]T, string, error) {
 	start, err := decodeToken(pageToken, listKeyAttrs, func(k map[string]string) bool {
-		return k[attrGSI1PK] == gsiPK && k[attrSK] == sk &&
+		return k[attrGSI1PK] == gsiPK && k[attrSK] == sk && k[attrGSI1SK] >= from &&
 			domain.ValidateName(k[attrGSI1SK]) == nil && k[attrPK] == pkOf(k[attrGSI1SK])
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	kc, err := expression.NewBuilder().WithKeyCondition(expression.Key(attrGSI1PK).Equal(expression.Value(gsiPK))).Build()
+	cond := expression.Key(attrGSI1PK).Equal(expression.Value(gsiPK))
+	if from != "" {
+		// gsi1sk >= from: a start that need not be a name that exists (a
+		// deleted pipeline's); ExclusiveStartKey would skip it and must name
+		// an item's full key on a GSI (API_Query).
+		cond = expression.KeyAnd(cond, expression.Key(attrGSI1SK).GreaterThanEqual(expression.Value(from)))
+	}
+	kc, err := expression.NewBuilder().WithKeyCondition(cond).Build()
 	if err != nil {
 		return nil, "", errorf(op, "%w", err)
 	}
