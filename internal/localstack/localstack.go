@@ -32,6 +32,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/sluicehq/sluice/internal/auth"
+	"github.com/sluicehq/sluice/internal/awswire/reconcilerlambda"
 	"github.com/sluicehq/sluice/internal/compute"
 	"github.com/sluicehq/sluice/internal/compute/localproc"
 	"github.com/sluicehq/sluice/internal/console"
@@ -307,7 +308,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	// Config.ReconcilerShards > 1 its scheduled invocation invokes it once
 	// per shard, asynchronously, through this endpoint's Invoke API.
 	s.ReconcilerFunction = &reconciler.Entry{Pass: s.Reconciler, Shards: cfg.ReconcilerShards, Logger: logger.With("function", FunctionReconciler),
-		Invoker: reconciler.LambdaInvoker{Function: FunctionReconciler, Client: lambda.New(lambda.Options{
+		Invoker: reconcilerlambda.Invoker{Function: FunctionReconciler, Client: lambda.New(lambda.Options{
 			Region: localsfn.DefaultRegion, BaseEndpoint: aws.String(s.LambdaEndpoint),
 			Credentials: credentials.StaticCredentialsProvider{Value: s.Lambda.Credentials()}})}}
 	s.Lambda.Register(FunctionReconciler, lambdalocal.FromLambda(s.ReconcilerFunction.Handle))

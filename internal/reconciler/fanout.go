@@ -9,10 +9,6 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
-	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 )
 
 // Sharded passes (README, "Going to 100,000"): with Shards > 1 the minute's
@@ -77,41 +73,10 @@ func parseInvocation(payload []byte) (*ShardRequest, error) {
 	return &req, nil
 }
 
-// Invoker starts one asynchronous invocation of the reconciler function.
+// Invoker starts one asynchronous invocation of the reconciler function
+// (awswire/reconcilerlambda.Invoker: Lambda's Invoke, InvocationType Event).
 type Invoker interface {
 	InvokeAsync(ctx context.Context, payload []byte) error
-}
-
-// LambdaAPI is the part of the Lambda client LambdaInvoker uses.
-type LambdaAPI interface {
-	Invoke(ctx context.Context, in *lambda.InvokeInput, optFns ...func(*lambda.Options)) (*lambda.InvokeOutput, error)
-}
-
-// LambdaInvoker invokes Function with InvocationType Event: Lambda queues
-// the event and answers 202 at once (API_Invoke: "Event – Invoke the
-// function asynchronously. Send events that fail multiple times to the
-// function's dead-letter queue"; the function's EventInvokeConfig, zero
-// retries in template.yaml, applies to these invocations too).
-type LambdaInvoker struct {
-	Client   LambdaAPI
-	Function string // name or ARN; the function's own (AWS_LAMBDA_FUNCTION_NAME)
-}
-
-// InvokeAsync implements Invoker.
-func (l LambdaInvoker) InvokeAsync(ctx context.Context, payload []byte) error {
-	out, err := l.Client.Invoke(ctx, &lambda.InvokeInput{
-		FunctionName: aws.String(l.Function), InvocationType: lambdatypes.InvocationTypeEvent, Payload: payload,
-	})
-	if err != nil {
-		return err
-	}
-	// "For asynchronous invocation, Lambda adds events to a queue before
-	// sending them to your function ... If successful, the response is
-	// 202" (API_Invoke, StatusCode).
-	if out.StatusCode != 202 {
-		return fmt.Errorf("reconciler: asynchronous invoke of %s answered %d, want 202", l.Function, out.StatusCode)
-	}
-	return nil
 }
 
 // FanOutReport is what a coordinator did.

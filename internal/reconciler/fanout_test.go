@@ -7,9 +7,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
-	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 )
 
 // A scheduled event as EventBridge delivers it to a Lambda target.
@@ -182,38 +179,5 @@ func TestFanOutReportsFailedInvokes(t *testing.T) {
 	}
 	if _, err := e.Handle(context.Background(), json.RawMessage(`{"shard":3,"shards":3}`)); err == nil {
 		t.Fatal("an invalid shard request ran")
-	}
-}
-
-type fakeLambda struct {
-	in     *lambda.InvokeInput
-	status int32
-	err    error
-}
-
-func (f *fakeLambda) Invoke(_ context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
-	f.in = in
-	if f.err != nil {
-		return nil, f.err
-	}
-	return &lambda.InvokeOutput{StatusCode: f.status}, nil
-}
-
-func TestLambdaInvokerInvokesAsynchronously(t *testing.T) {
-	fl := &fakeLambda{status: 202}
-	inv := LambdaInvoker{Client: fl, Function: "sluice-reconciler"}
-	if err := inv.InvokeAsync(context.Background(), []byte(`{"shard":0,"shards":2}`)); err != nil {
-		t.Fatal(err)
-	}
-	if *fl.in.FunctionName != "sluice-reconciler" || fl.in.InvocationType != lambdatypes.InvocationTypeEvent || string(fl.in.Payload) != `{"shard":0,"shards":2}` {
-		t.Fatalf("input %+v", fl.in)
-	}
-	fl.status = 200
-	if err := inv.InvokeAsync(context.Background(), nil); err == nil {
-		t.Fatal("a 200 (a synchronous answer) was taken for a queued event")
-	}
-	fl.err = errors.New("AccessDeniedException")
-	if err := inv.InvokeAsync(context.Background(), nil); err == nil {
-		t.Fatal("an error was lost")
 	}
 }
