@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 )
 
@@ -27,15 +26,7 @@ const EnvShards = "SLUICE_RECONCILER_SHARDS"
 
 // ShardsFromEnv reads EnvShards through getenv (1 when unset).
 func ShardsFromEnv(getenv func(string) string) (int, error) {
-	v := getenv(EnvShards)
-	if v == "" {
-		return 1, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > MaxShards {
-		return 0, fmt.Errorf("%s=%q: want an integer in [1, %d]", EnvShards, v, MaxShards)
-	}
-	return n, nil
+	return intFromEnv(getenv, EnvShards, 1, MaxShards, 1)
 }
 
 // ShardRequest is the payload of one shard's invocation.

@@ -659,13 +659,19 @@ const EnvWorkers = "SLUICE_RECONCILER_WORKERS"
 
 // WorkersFromEnv reads EnvWorkers through getenv (0 when unset: the default).
 func WorkersFromEnv(getenv func(string) string) (int, error) {
-	v := getenv(EnvWorkers)
+	return intFromEnv(getenv, EnvWorkers, 1, 1024, 0)
+}
+
+// intFromEnv reads the integer variable name through getenv: unset is
+// unset, anything else must be an integer in [lo, hi].
+func intFromEnv(getenv func(string) string, name string, lo, hi, unset int) (int, error) {
+	v := getenv(name)
 	if v == "" {
-		return 0, nil
+		return unset, nil
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 || n > 1024 {
-		return 0, fmt.Errorf("%s=%q: want an integer in [1, 1024]", EnvWorkers, v)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%s=%q: want an integer in [%d, %d]", name, v, lo, hi)
 	}
 	return n, nil
 }
