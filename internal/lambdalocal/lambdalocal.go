@@ -119,6 +119,21 @@ type Server struct {
 	mu    sync.RWMutex
 	funcs map[string]*function
 	creds aws.Credentials
+	async sync.WaitGroup // asynchronous (Event) invocations still running
+}
+
+// WaitAsync waits until the asynchronous (Event) invocations accepted so far
+// have ended, or ctx ends (its error): a stack that stops waits for the
+// work it queued instead of cutting it off half-way.
+func (s *Server) WaitAsync(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.async.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // NewServer returns a Server with no functions registered, and fresh random
@@ -522,7 +537,8 @@ func (s *Server) handleInvoke(w http.ResponseWriter, r *http.Request) {
 
 	switch invocationType {
 	case "Event":
-		go s.run(f, invokedArn, body)
+		s.async.Add(1)
+		go func() { defer s.async.Done(); s.run(f, invokedArn, body) }()
 		if optimized {
 			writeOptimized(w, uuid.NewString(), http.StatusAccepted, json.RawMessage(`""`))
 			return

@@ -460,3 +460,33 @@ func TestStartServes(t *testing.T) {
 		t.Fatalf("%s", b)
 	}
 }
+
+// WaitAsync waits for the asynchronous invocations accepted so far.
+func TestWaitAsync(t *testing.T) {
+	srv := NewServer()
+	release := make(chan struct{})
+	srv.Register("slow", func(_ context.Context, _ json.RawMessage) (json.RawMessage, error) {
+		<-release
+		return nil, nil
+	})
+	if err := srv.WaitAsync(context.Background()); err != nil {
+		t.Fatalf("nothing queued: %v", err)
+	}
+	req := httptest.NewRequest(http.MethodPost, "/2015-03-31/functions/slow/invocations", strings.NewReader(`{}`))
+	req.Header.Set("X-Amz-Invocation-Type", "Event")
+	signRequest(t, req, []byte(`{}`), srv.Credentials(), time.Now())
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, req)
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("status %d", rec.Code)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := srv.WaitAsync(ctx); err == nil {
+		t.Fatal("WaitAsync returned while an invocation was running")
+	}
+	close(release)
+	if err := srv.WaitAsync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

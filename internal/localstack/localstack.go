@@ -363,6 +363,11 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	return s, nil
 }
 
+// asyncDrainTimeout bounds how long Close waits for asynchronous
+// invocations (a reconciler pass stops taking pipelines 10 s before its
+// deadline).
+const asyncDrainTimeout = 60 * time.Second
+
 // ScheduledEvent is the payload EventBridge's schedule sends the reconciler
 // function (its "Scheduled Event" shape): what InvokeReconciler sends.
 const ScheduledEvent = `{"version":"0","id":"00000000-0000-0000-0000-000000000000","detail-type":"Scheduled Event","source":"aws.events",` +
@@ -518,6 +523,15 @@ func (s *Stack) Close() error {
 		s.cancel()
 	}
 	var errs []error
+	if s.Lambda != nil {
+		// The asynchronous invocations queued (a sharded reconciler's
+		// shards) end before the parts they call stop.
+		ctx, cancel := context.WithTimeout(context.Background(), asyncDrainTimeout)
+		if err := s.Lambda.WaitAsync(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("asynchronous invocations still running after %s: %w", asyncDrainTimeout, err))
+		}
+		cancel()
+	}
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		errs = append(errs, s.closers[i]())
 	}

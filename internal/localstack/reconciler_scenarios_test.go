@@ -330,6 +330,10 @@ func reconcileShardedThroughTheInvokeAPI(e *env) {
 			t.Fatalf("%s: %d deprovisions", name, n)
 		}
 	}
+	// The shards' passes end (they are asynchronous invocations).
+	if err := e.stack.Lambda.WaitAsync(e.ctx); err != nil {
+		t.Fatal(err)
+	}
 	// Each shard's pass logged its shard.
 	for shard := range 3 {
 		want := fmt.Sprintf(`"shard":%d,"shards":3`, shard)
