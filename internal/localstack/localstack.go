@@ -239,7 +239,12 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		return nil, fmt.Errorf("local Lambda endpoint: %w", err)
 	}
 	s.LambdaEndpoint = lambdaURL
-	s.closers = append(s.closers, func() error { return s.stopPart(PartLambda) })
+	s.closers = append(s.closers, func() error {
+		if err := s.stopPart(PartLambda); err != nil {
+			return fmt.Errorf("stopping the Lambda endpoint: %w", err)
+		}
+		return nil
+	})
 	if err := localsfn.EnsureInstalled(ctx, root); err != nil {
 		return nil, err
 	}
@@ -341,7 +346,10 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		cancelBase()
-		return srv.Shutdown(ctx)
+		if err := srv.Shutdown(ctx); err != nil {
+			return fmt.Errorf("stopping the API server: %w", err)
+		}
+		return nil
 	})
 
 	// The schedule.
