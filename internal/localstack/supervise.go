@@ -213,6 +213,14 @@ func (s *Stack) superviseLambda(ctx context.Context, port int, logger *slog.Logg
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		err := l.srv.Shutdown(ctx)
+		if errors.Is(err, context.DeadlineExceeded) {
+			// A step still running (the Step Functions service stops after
+			// this endpoint, and a step may wait out a runtime's 5 s
+			// timeout) is cut off, as Lambda ends an invocation whose
+			// environment goes away; the workflows are level-triggered.
+			logger.Warn("local Lambda endpoint stopped with invocations in flight; they were cut off", "part", PartLambda)
+			err = l.srv.Close()
+		}
 		<-l.done
 		return err
 	})
