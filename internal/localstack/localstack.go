@@ -312,7 +312,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	// The reconciler function as on AWS (reconciler.Entry): with
 	// Config.ReconcilerShards > 1 its scheduled invocation invokes it once
 	// per shard, asynchronously, through this endpoint's Invoke API.
-	s.ReconcilerFunction = &reconciler.Entry{Pass: s.Reconciler, Shards: cfg.ReconcilerShards, Logger: logger.With("function", FunctionReconciler),
+	s.ReconcilerFunction = &reconciler.Entry{Pass: s.Reconciler, Shards: cfg.ReconcilerShards,
 		Invoker: reconcilerlambda.Invoker{Function: FunctionReconciler, Client: lambda.New(lambda.Options{
 			Region: localsfn.DefaultRegion, BaseEndpoint: aws.String(s.LambdaEndpoint),
 			Credentials: credentials.StaticCredentialsProvider{Value: s.Lambda.Credentials()}})}}
@@ -361,11 +361,21 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 			interval = 10 * time.Second
 		}
 		done := make(chan struct{})
+		pass := func() error { _, err := s.Reconciler.Run(loopCtx); return err }
+		what := "reconciler pass failed"
 		if cfg.ReconcilerShards > 1 {
-			go func() { defer close(done); s.scheduleReconciler(loopCtx, interval, logger) }()
-		} else {
-			go func() { defer close(done); s.Reconciler.Loop(loopCtx, interval) }()
+			// As on AWS: the schedule invokes the function, which invokes its shards.
+			pass = func() error { _, err := s.InvokeReconciler(loopCtx); return err }
+			what = "reconciler invocation failed"
 		}
+		go func() {
+			defer close(done)
+			every(loopCtx, interval, func() {
+				if err := pass(); err != nil && loopCtx.Err() == nil {
+					logger.Error(what, "function", FunctionReconciler, "error", err.Error())
+				}
+			})
+		}()
 		s.closers = append(s.closers, func() error { cancel(); <-done; return nil })
 	}
 	return s, nil
@@ -394,15 +404,12 @@ func (s *Stack) InvokeReconciler(ctx context.Context) (json.RawMessage, error) {
 	return res.Payload, nil
 }
 
-// scheduleReconciler is the schedule of a sharded reconciler: every
-// interval one invocation of the function, which invokes its shards.
-func (s *Stack) scheduleReconciler(ctx context.Context, interval time.Duration, logger *slog.Logger) {
+// every runs f at once, then every interval, until ctx ends.
+func every(ctx context.Context, interval time.Duration, f func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if _, err := s.InvokeReconciler(ctx); err != nil && ctx.Err() == nil {
-			logger.Error("reconciler invocation failed", "function", FunctionReconciler, "error", err.Error())
-		}
+		f()
 		select {
 		case <-ctx.Done():
 			return

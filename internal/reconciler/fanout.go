@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 )
 
@@ -87,8 +86,6 @@ type Entry struct {
 	Shards int
 	// Invoker starts the shards' invocations (needed when Shards > 1).
 	Invoker Invoker
-	// Logger: nil uses the pass's.
-	Logger *slog.Logger
 }
 
 // fanOutConcurrency bounds the coordinator's invokes in flight.
@@ -117,10 +114,7 @@ func (e *Entry) Handle(ctx context.Context, payload json.RawMessage) (any, error
 // counted; the others still go out, and the handler's error says how many
 // failed (the next minute's coordinator invokes every shard again).
 func (e *Entry) fanOut(ctx context.Context) (FanOutReport, error) {
-	log := e.Logger
-	if log == nil {
-		log = e.Pass.logger()
-	}
+	log := e.Pass.logger()
 	rep := FanOutReport{Shards: e.Shards}
 	if e.Invoker == nil {
 		return rep, errors.New("reconciler: sharded (Shards > 1) without an Invoker")

@@ -637,22 +637,6 @@ func (r *Reconciler) repairWorkflowRef(ctx context.Context, p domain.Pipeline, r
 	return nil
 }
 
-// Loop runs passes every interval until ctx ends (the local stack's schedule).
-func (r *Reconciler) Loop(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if _, err := r.Run(ctx); err != nil && ctx.Err() == nil {
-			r.logger().Error("reconciler pass failed", "error", err.Error())
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
 // EnvWorkers names the environment variable of the reconciler Lambda that
 // sets Reconciler.Workers (a positive integer; unset: DefaultWorkers).
 const EnvWorkers = "SLUICE_RECONCILER_WORKERS"

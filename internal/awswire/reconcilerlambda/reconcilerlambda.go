@@ -84,7 +84,7 @@ func Handler(getenv func(string) string, awsCfg aws.Config, logger *slog.Logger)
 		RuntimeFor: awswire.RuntimeFor, Logger: logger, Metrics: metrics.New(os.Stdout),
 		StuckThreshold: threshold, Workers: workers,
 	}
-	entry := reconciler.Entry{Pass: r, Shards: shards, Logger: logger}
+	entry := reconciler.Entry{Pass: r, Shards: shards}
 	if shards > 1 {
 		fn := getenv(EnvLambdaFunctionName)
 		if fn == "" {
@@ -97,7 +97,7 @@ func Handler(getenv func(string) string, awsCfg aws.Config, logger *slog.Logger)
 		pass := *r
 		pass.Logger = log
 		inv := entry
-		inv.Pass, inv.Logger = &pass, log
+		inv.Pass = &pass
 		return inv.Handle(ctx, payload)
 	}, nil
 }
