@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
@@ -23,6 +22,7 @@ import (
 	"github.com/sluicehq/sluice/internal/lambdalocal"
 	"github.com/sluicehq/sluice/internal/localstack"
 	"github.com/sluicehq/sluice/internal/proctree"
+	"github.com/sluicehq/sluice/internal/supervisor"
 )
 
 // The anatomy of a series of first stops (or starts): where the time of a
@@ -166,9 +166,9 @@ func (e *env) anatomy(f func() error) (*Anatomy, error) {
 	procs := map[string]string{partDynamo: localstack.DynamoPIDFileName, partSFN: localstack.SFNPIDFileName}
 	pids := map[string]int{}
 	for part, file := range procs {
-		pid, err := pidFromFile(filepath.Join(e.stack.DataDir, file))
+		pid, _, err := supervisor.ReadPIDFile(filepath.Join(e.stack.DataDir, file))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("bench: %w", err)
 		}
 		pids[part] = pid
 	}
@@ -243,19 +243,6 @@ func attribute(raw []byte, sec map[string]float64) ([]TopFunc, error) {
 	}
 	sort.Slice(top, func(i, j int) bool { return top[i].Sec > top[j].Sec })
 	return top[:min(len(top), 8)], nil
-}
-
-// pidFromFile reads a supervisor PID file ("pid start-ticks").
-func pidFromFile(path string) (int, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, fmt.Errorf("bench: %w", err)
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 0, fmt.Errorf("bench: empty PID file %s", path)
-	}
-	return strconv.Atoi(f[0])
 }
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat's CPU times: 100 on

@@ -5,7 +5,6 @@ import (
 	"context"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime/pprof"
 	"testing"
 
@@ -66,7 +65,7 @@ func TestPartOf(t *testing.T) {
 	}
 }
 
-func TestProcCPUAndPIDFile(t *testing.T) {
+func TestProcCPU(t *testing.T) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		t.Skip("no /proc")
 	}
@@ -80,17 +79,6 @@ func TestProcCPUAndPIDFile(t *testing.T) {
 	}
 	if got := procCPU(-1); got != 0 {
 		t.Errorf("procCPU(-1) = %v, want 0", got)
-	}
-	path := filepath.Join(t.TempDir(), "x.pid")
-	if err := os.WriteFile(path, []byte("1234 5678\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if pid, err := pidFromFile(path); err != nil || pid != 1234 {
-		t.Errorf("pidFromFile = %d, %v, want 1234", pid, err)
-	}
-	_ = os.WriteFile(path, nil, 0o644)
-	if _, err := pidFromFile(path); err == nil {
-		t.Error("an empty PID file was read")
 	}
 }
 

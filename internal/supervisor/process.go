@@ -255,18 +255,13 @@ func (p *Process) reapGroup() { _ = syscall.Kill(-p.Pid(), syscall.SIGKILL) }
 // still alive (same pid and start time: a launcher that was killed left it
 // behind), then removes the file. It reports whether it killed something.
 func SweepOrphan(pidFile string) bool {
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		return false
+	pid, ticks, err := ReadPIDFile(pidFile)
+	var unreadable *os.PathError
+	if errors.As(err, &unreadable) {
+		return false // none (or not ours to read)
 	}
 	defer os.Remove(pidFile)
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return false
-	}
-	pid, err1 := strconv.Atoi(f[0])
-	ticks, err2 := strconv.ParseUint(f[1], 10, 64)
-	if err1 != nil || err2 != nil || pid <= 1 || pid == os.Getpid() {
+	if err != nil || pid <= 1 || pid == os.Getpid() {
 		return false
 	}
 	if t := startTicks(pid); t == 0 || t != ticks {
@@ -278,6 +273,25 @@ func SweepOrphan(pidFile string) bool {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return true
+}
+
+// ReadPIDFile reads a Spec.PIDFile: the process's pid and its start time
+// in clock ticks (the guard against a reused pid).
+func ReadPIDFile(path string) (pid int, startTicks uint64, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0, 0, fmt.Errorf("supervisor: PID file %s: want \"pid start-ticks\", got %q", path, b)
+	}
+	pid, err1 := strconv.Atoi(f[0])
+	ticks, err2 := strconv.ParseUint(f[1], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, 0, fmt.Errorf("supervisor: PID file %s: %w", path, err)
+	}
+	return pid, ticks, nil
 }
 
 // startTicks is a live process's start time after boot in clock ticks, from

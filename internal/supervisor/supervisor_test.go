@@ -245,3 +245,22 @@ func TestProcessNoTailWritesStraightToTheFile(t *testing.T) {
 		t.Errorf("file %q, tail %q", b, p.Tail())
 	}
 }
+
+func TestReadPIDFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.pid")
+	if err := os.WriteFile(path, []byte("1234 5678\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if pid, ticks, err := ReadPIDFile(path); err != nil || pid != 1234 || ticks != 5678 {
+		t.Errorf("ReadPIDFile = %d, %d, %v; want 1234, 5678", pid, ticks, err)
+	}
+	for _, bad := range []string{"", "1234", "x 5678", "1234 y"} {
+		_ = os.WriteFile(path, []byte(bad), 0o644)
+		if _, _, err := ReadPIDFile(path); err == nil {
+			t.Errorf("PID file %q was read", bad)
+		}
+	}
+	if _, _, err := ReadPIDFile(filepath.Join(t.TempDir(), "none")); !os.IsNotExist(err) {
+		t.Errorf("missing PID file: %v", err)
+	}
+}
