@@ -88,9 +88,9 @@ func partOf(label string) string {
 	switch {
 	case label == localstack.ProfilePartAPI:
 		return partAPI
-	case strings.HasPrefix(label, "lambda:"):
+	case strings.HasPrefix(label, lambdalocal.ProfileInvocationPrefix):
 		return partSteps
-	case label == "lambda-endpoint":
+	case label == localstack.ProfilePartLambdaEndpoint:
 		return partEndpoint
 	case label == clientLabel:
 		return partClients

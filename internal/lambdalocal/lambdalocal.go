@@ -184,6 +184,10 @@ func (s *Server) Functions() []string {
 // which part used the CPU.
 const ProfileLabel = "part"
 
+// ProfileInvocationPrefix starts the ProfileLabel value of an invocation's
+// goroutines: ProfileInvocationPrefix + the function's name.
+const ProfileInvocationPrefix = "lambda:"
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
@@ -322,7 +326,7 @@ func (s *Server) run(f *function, invokedArn string, payload []byte) *InvokeResu
 	}
 	start := time.Now()
 	done := make(chan *messages.InvokeResponse, 1)
-	go pprof.Do(context.Background(), pprof.Labels(ProfileLabel, "lambda:"+f.name), func(context.Context) { done <- f.invoke(req) })
+	go pprof.Do(context.Background(), pprof.Labels(ProfileLabel, ProfileInvocationPrefix+f.name), func(context.Context) { done <- f.invoke(req) })
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	var resp *messages.InvokeResponse

@@ -123,6 +123,10 @@ type Config struct {
 // goroutines and request contexts.
 const ProfilePartAPI = "api"
 
+// ProfilePartLambdaEndpoint is the label value of the local Invoke
+// endpoint's server goroutines (an invocation's own carry the function's).
+const ProfilePartLambdaEndpoint = "lambda-endpoint"
+
 func wrapHTTP(cfg Config, c aws.HTTPClient) aws.HTTPClient {
 	if cfg.WrapAWSHTTP == nil {
 		return c

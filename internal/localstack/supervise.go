@@ -203,7 +203,7 @@ func (s *Stack) superviseLambda(ctx context.Context, port int, logger *slog.Logg
 		}
 		addrNow = ln.Addr().String() // port 0: keep the one picked first
 		l := &lambdaServer{srv: &http.Server{Handler: s.Lambda, ReadHeaderTimeout: 10 * time.Second}, done: make(chan struct{})}
-		go pprof.Do(context.Background(), pprof.Labels(lambdalocal.ProfileLabel, "lambda-endpoint"), func(context.Context) {
+		go pprof.Do(context.Background(), pprof.Labels(lambdalocal.ProfileLabel, ProfilePartLambdaEndpoint), func(context.Context) {
 			l.err = l.srv.Serve(ln)
 			close(l.done)
 		})
