@@ -202,13 +202,7 @@ func (d *Dynamo) SetReconcilerCursor(ctx context.Context, key CursorKey, resumeF
 		return errorf(op, "resume point %q: %w", resumeFrom, err)
 	}
 	key = key.normal()
-	now := d.now()
-	upd := expression.Set(expression.Name("type"), expression.Value(typeCursor)).
-		Set(expression.Name("shard"), expression.Value(key.Shard)).
-		Set(expression.Name("shards"), expression.Value(key.Shards)).
-		Set(expression.Name(attrResumeFrom), expression.Value(resumeFrom)).
-		Set(expression.Name(attrCursorWrittenAt), expression.Value(now.UTC().Format(time.RFC3339Nano))).
-		Set(expression.Name(attrExpiresAt), expression.Value(now.Add(cursorTTL).Unix()))
+	upd := cursorWrite(key, d.now(), expression.Set(expression.Name(attrResumeFrom), expression.Value(resumeFrom)))
 	e, err := expression.NewBuilder().WithUpdate(upd).Build()
 	if err != nil {
 		return errorf(op, "%w", err)
@@ -218,6 +212,16 @@ func (d *Dynamo) SetReconcilerCursor(ctx context.Context, key CursorKey, resumeF
 		ExpressionAttributeNames: e.Names(), ExpressionAttributeValues: e.Values(),
 	})
 	return classify(op, err)
+}
+
+// cursorWrite adds to upd what every write of a cursor item sets: its
+// kind and shard, when it was written (now) and its TTL.
+func cursorWrite(key CursorKey, now time.Time, upd expression.UpdateBuilder) expression.UpdateBuilder {
+	return upd.Set(expression.Name("type"), expression.Value(typeCursor)).
+		Set(expression.Name("shard"), expression.Value(key.Shard)).
+		Set(expression.Name("shards"), expression.Value(key.Shards)).
+		Set(expression.Name(attrCursorWrittenAt), expression.Value(now.UTC().Format(time.RFC3339Nano))).
+		Set(expression.Name(attrExpiresAt), expression.Value(now.Add(cursorTTL).Unix()))
 }
 
 // ClearReconcilerCursor removes resume_from (and records ring_completed_at)
@@ -236,14 +240,8 @@ func (d *Dynamo) ClearReconcilerCursor(ctx context.Context, key CursorKey, ifRes
 	}
 	key = key.normal()
 	now := d.now()
-	stamp := now.UTC().Format(time.RFC3339Nano)
-	upd := expression.Remove(expression.Name(attrResumeFrom)).
-		Set(expression.Name("type"), expression.Value(typeCursor)).
-		Set(expression.Name("shard"), expression.Value(key.Shard)).
-		Set(expression.Name("shards"), expression.Value(key.Shards)).
-		Set(expression.Name(attrRingCompletedAt), expression.Value(stamp)).
-		Set(expression.Name(attrCursorWrittenAt), expression.Value(stamp)).
-		Set(expression.Name(attrExpiresAt), expression.Value(now.Add(cursorTTL).Unix()))
+	upd := cursorWrite(key, now, expression.Remove(expression.Name(attrResumeFrom)).
+		Set(expression.Name(attrRingCompletedAt), expression.Value(now.UTC().Format(time.RFC3339Nano))))
 	cond := expression.AttributeExists(expression.Name(attrPK))
 	if ifResumeFrom != "" {
 		cond = eq(attrResumeFrom, ifResumeFrom)
