@@ -187,11 +187,11 @@ func (s *Steps) Handle(ctx context.Context, req Request) (Payload, error) {
 		StepMarkSuspending:     fenced(s, s.markSuspending),
 		StepRequestSuspend:     fenced(s, s.requestSuspend),
 		StepCheckSuspend:       fenced(s, s.checkSuspend),
-		StepMarkSuspended:      s.markSuspended,
-		StepMarkStopping:       s.markStopping,
-		StepRecordError:        s.recordError,
+		StepMarkSuspended:      fenced(s, s.markSuspended),
+		StepMarkStopping:       fenced(s, s.markStopping),
+		StepRecordError:        fenced(s, s.recordError),
 		StepDeprovision:        fenced(s, s.deprovision),
-		StepMarkStopped:        s.markStopped,
+		StepMarkStopped:        fenced(s, s.markStopped),
 		StepClearStorage:       fenced(s, s.clearStorage),
 		StepMarkStorageCleared: s.markStorageCleared,
 		StepContinueAsNew:      fenced(s, s.continueAsNew),
@@ -652,15 +652,11 @@ func (s *Steps) checkSuspend(ctx context.Context, req Request, p domain.Pipeline
 	return st, nil
 }
 
-func (s *Steps) markSuspended(ctx context.Context, req Request) (Payload, error) {
+func (s *Steps) markSuspended(ctx context.Context, req Request, before domain.Pipeline) (Payload, error) {
 	st := req.State
 	details := st.StorageDetails
 	if len(details) > domain.MaxStorageDetailsBytes {
 		details = nil
-	}
-	before, err := s.current(ctx, st)
-	if err != nil {
-		return st, err
 	}
 	p, err := s.transition(ctx, req, &before, domain.MarkSuspended(details))
 	if err == nil && p.DeploymentID != nil {
@@ -672,30 +668,27 @@ func (s *Steps) markSuspended(ctx context.Context, req Request) (Payload, error)
 	return st, err
 }
 
-func (s *Steps) markStopping(ctx context.Context, req Request) (Payload, error) {
-	st, _, err := s.toStopping(ctx, req, nil)
+func (s *Steps) markStopping(ctx context.Context, req Request, p domain.Pipeline) (Payload, error) {
+	st, _, err := s.toStopping(ctx, req, p, nil)
 	return st, err
 }
 
-func (s *Steps) recordError(ctx context.Context, req Request) (Payload, error) {
+func (s *Steps) recordError(ctx context.Context, req Request, p domain.Pipeline) (Payload, error) {
 	cause := causeFromCatch(req.State.Error)
-	st, hadError, err := s.toStopping(ctx, req, cause)
+	st, hadError, err := s.toStopping(ctx, req, p, cause)
 	if err == nil && !st.AlreadyStopped && !hadError && s.Metrics != nil {
 		s.Metrics.ForcedStopWithError(ctx, st.Pipeline, st.Generation, cause.ErrorCode)
 	}
 	return st, err
 }
 
-// toStopping moves the pipeline to Stopping, recording cause as its
-// deployment_error when set, unless it is Stopped already (AlreadyStopped:
-// the workflow has nothing left to do). hadError tells whether an error was
-// recorded before, so a repeated step is not counted twice.
-func (s *Steps) toStopping(ctx context.Context, req Request, cause *domain.ErrorBody) (st Payload, hadError bool, err error) {
+// toStopping moves the pipeline p (the current record) to Stopping,
+// recording cause as its deployment_error when set, unless it is Stopped
+// already (AlreadyStopped: the workflow has nothing left to do). hadError
+// tells whether an error was recorded before, so a repeated step is not
+// counted twice.
+func (s *Steps) toStopping(ctx context.Context, req Request, p domain.Pipeline, cause *domain.ErrorBody) (st Payload, hadError bool, err error) {
 	st = req.State
-	p, err := s.current(ctx, st)
-	if err != nil {
-		return st, false, err
-	}
 	if p.ResourcesStatus == domain.ResourcesStopped {
 		st.AlreadyStopped = true
 		return st, p.DeploymentError != nil, nil
@@ -729,11 +722,7 @@ func (s *Steps) deprovision(ctx context.Context, req Request, p domain.Pipeline)
 	return st, nil
 }
 
-func (s *Steps) markStopped(ctx context.Context, req Request) (Payload, error) {
-	before, err := s.current(ctx, req.State)
-	if err != nil {
-		return req.State, err
-	}
+func (s *Steps) markStopped(ctx context.Context, req Request, before domain.Pipeline) (Payload, error) {
 	after, err := s.transition(ctx, req, &before, domain.MarkStopped())
 	if err == nil && before.ResourcesStatus != domain.ResourcesStopped && s.Metrics != nil {
 		graceful, since := stopRequestedAt(before)
